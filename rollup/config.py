@@ -1,0 +1,65 @@
+"""Settings read from environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic: str = "email_events"
+    consumer_group: str = "campaigns-worker"
+    data_dir: Path = field(default_factory=lambda: REPO_ROOT / "var")
+    clickhouse_url: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 7181
+    admin_token: str | None = None
+    batch_max_rows: int = 50_000
+    batch_max_delay_ms: int = 250
+    dedup_window_seconds: int = 24 * 3600
+    max_body_bytes: int = 10 * 1024 * 1024
+    rate_limit_rps: int = 100
+
+    @property
+    def effective_clickhouse_url(self) -> str:
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.effective_clickhouse_url.startswith("chdb:")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:9092",
+            kafka_topic=env.get("KAFKA_TOPIC") or "email_events",
+            consumer_group=env.get("CAMPAIGNS_CONSUMER_GROUP") or "campaigns-worker",
+            data_dir=Path(env.get("CAMPAIGNS_DATA_DIR") or REPO_ROOT / "var").resolve(),
+            clickhouse_url=env.get("CLICKHOUSE_URL") or "",
+            api_host=env.get("CAMPAIGNS_API_HOST") or "127.0.0.1",
+            api_port=_env_int("CAMPAIGNS_API_PORT", 7181),
+            admin_token=env.get("CAMPAIGNS_ADMIN_TOKEN") or None,
+            batch_max_rows=_env_int("CAMPAIGNS_BATCH_MAX_ROWS", 50_000),
+            batch_max_delay_ms=_env_int("CAMPAIGNS_BATCH_MAX_DELAY_MS", 250),
+            dedup_window_seconds=_env_int("CAMPAIGNS_DEDUP_WINDOW_SECONDS", 24 * 3600),
+            max_body_bytes=_env_int("CAMPAIGNS_MAX_BODY_BYTES", 10 * 1024 * 1024),
+            rate_limit_rps=_env_int("CAMPAIGNS_RATE_LIMIT_RPS", 100),
+        )
