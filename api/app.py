@@ -1,0 +1,169 @@
+"""The Starlette application: pipes, the Events API, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from api.auth import AuthError, TokenStore, authorize
+from api.formats import RENDERERS
+from api.params import ParameterError
+from api.pipes import PIPES
+from api.query import QueryPool
+from api.ratelimit import RateLimiter
+from ingest.events_api import DATASOURCE, append_events
+from ingest.producer import EventProducer
+from rollup.clickhouse import load_sql
+from rollup.config import Settings
+from rollup.worker import WorkerStats
+
+log = logging.getLogger("campaigns.api")
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    pool: QueryPool
+    tokens: TokenStore
+    worker_stats: WorkerStats | None = None
+    producer: EventProducer | None = None
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(100))
+    started: float = field(default_factory=time.time)
+
+    def get_producer(self) -> EventProducer:
+        if self.producer is None:
+            self.producer = EventProducer(self.settings.kafka_bootstrap_servers,
+                                          self.settings.kafka_topic)
+        return self.producer
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _state(request: Request) -> ApiState:
+    return request.app.state.api
+
+
+async def pipe_endpoint(request: Request) -> Response:
+    state = _state(request)
+    name = request.path_params["name"]
+    fmt = request.path_params["format"]
+    pipe = PIPES.get(name)
+    if pipe is None:
+        return error(404, f"The pipe '{name}' does not exist")
+    if fmt not in RENDERERS:
+        return error(400, f"Unsupported format '{fmt}': use json, csv or ndjson")
+    try:
+        authorize(state.tokens, request, f"PIPES:READ:{name}")
+    except AuthError as exc:
+        return error(exc.status, exc.message)
+    try:
+        parameters = pipe.bind(request.query_params)
+    except ParameterError as exc:
+        return error(400, str(exc))
+    sql = load_sql(pipe.sql_path)
+    try:
+        result = await anyio.to_thread.run_sync(state.pool.run, sql, parameters)
+    except Exception:
+        log.exception("pipe %s failed", name)
+        return error(500, f"Internal error while running pipe '{name}'")
+    render, media_type = RENDERERS[fmt]
+    return Response(render(result), media_type=media_type)
+
+
+async def events_endpoint(request: Request) -> Response:
+    state = _state(request)
+    name = request.query_params.get("name") or DATASOURCE
+    try:
+        token = authorize(state.tokens, request, f"DATASOURCES:APPEND:{name}")
+    except AuthError as exc:
+        return error(exc.status, exc.message)
+    decision = state.limiter.check(token.name)
+    if not decision.allowed:
+        return error(429, "Too many requests: rate limit exceeded", decision.headers())
+    response = await append_events(request, state.get_producer(), state.settings.max_body_bytes)
+    response.headers.update(decision.headers())
+    return response
+
+
+def _kafka_reachable(bootstrap: str) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+        return bool(metadata.brokers)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+async def health_endpoint(request: Request) -> Response:
+    state = _state(request)
+    kafka_ok = await anyio.to_thread.run_sync(_kafka_reachable,
+                                              state.settings.kafka_bootstrap_servers)
+    try:
+        clickhouse_ok = await anyio.to_thread.run_sync(state.pool.ping)
+    except Exception:  # noqa: BLE001
+        clickhouse_ok = False
+    body: dict[str, object] = {
+        "status": "ok" if kafka_ok and clickhouse_ok else "degraded",
+        "kafka": {"reachable": kafka_ok, "topic": state.settings.kafka_topic},
+        "clickhouse": {"reachable": clickhouse_ok},
+        "uptime_seconds": round(time.time() - state.started, 1),
+    }
+    stats = state.worker_stats
+    if stats is not None:
+        body["worker"] = {
+            "running": stats.started,
+            "assigned": stats.assigned,
+            "consumer_lag": stats.lag,
+            "consumed": stats.consumed,
+            "inserted": stats.inserted,
+            "quarantined": stats.quarantined,
+            "duplicates_dropped": stats.duplicates,
+        }
+    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    state = _state(request)
+    lines: list[str] = []
+    stats = state.worker_stats
+    if stats is not None:
+        for metric, value, kind, help_text in (
+            ("campaigns_events_consumed_total", stats.consumed, "counter", "Records consumed"),
+            ("campaigns_events_inserted_total", stats.inserted, "counter", "Events stored"),
+            ("campaigns_events_quarantined_total", stats.quarantined, "counter",
+             "Records quarantined"),
+            ("campaigns_duplicates_dropped_total", stats.duplicates, "counter",
+             "Duplicate event_ids dropped"),
+            ("campaigns_batches_total", stats.batches, "counter", "Batches inserted"),
+            ("campaigns_consumer_lag", stats.lag, "gauge", "Records behind the log end"),
+            ("campaigns_insert_seconds_total", stats.insert_seconds_total, "counter",
+             "Time spent inserting"),
+        ):
+            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}",
+                      f"{metric} {value}"]
+    return PlainTextResponse("\n".join(lines) + "\n",
+                             media_type="text/plain; version=0.0.4")
+
+
+def create_app(state: ApiState) -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/v0/pipes/{name}.{format}", pipe_endpoint, methods=["GET"]),
+            Route("/v0/events", events_endpoint, methods=["POST"]),
+            Route("/health", health_endpoint, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+    )
+    app.state.api = state
+    state.limiter = RateLimiter(state.settings.rate_limit_rps)
+    return app

@@ -1,0 +1,161 @@
+"""Static tokens with Tinybird scopes, kept in $CAMPAIGNS_DATA_DIR/tokens.json.
+
+Scopes: ADMIN, PIPES:READ:<pipe>, DATASOURCES:APPEND:<ds>, DATASOURCES:READ:<ds>.
+Tokens are compared by SHA-256 digest with hmac.compare_digest and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+
+ADMIN = "ADMIN"
+VALID_SCOPE_PREFIXES = ("PIPES:READ:", "DATASOURCES:APPEND:", "DATASOURCES:READ:")
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    token: str
+    scopes: tuple[str, ...]
+
+    def allows(self, scope: str) -> bool:
+        return ADMIN in self.scopes or scope in self.scopes
+
+
+def validate_scope(scope: str) -> str:
+    if scope == ADMIN or (scope.startswith(VALID_SCOPE_PREFIXES) and scope.count(":") == 2
+                          and scope.rsplit(":", 1)[1]):
+        return scope
+    raise ValueError(
+        f"invalid scope {scope!r}: use ADMIN, PIPES:READ:<pipe>, DATASOURCES:APPEND:<ds> "
+        "or DATASOURCES:READ:<ds>"
+    )
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class TokenStore:
+    """The tokens file, re-read when it changes (so `campaigns token` works on a live server)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._mtime: float | None = None
+        self._by_digest: dict[bytes, Token] = {}
+
+    # -- file ---------------------------------------------------------------
+    def _read(self) -> list[Token]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        return [Token(t["name"], t["token"], tuple(t["scopes"])) for t in data.get("tokens", [])]
+
+    def _write(self, tokens: list[Token]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        payload = {"tokens": [{"name": t.name, "token": t.token, "scopes": list(t.scopes)}
+                              for t in tokens]}
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.path)
+
+    def _refresh(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            mtime = None
+        if mtime != self._mtime:
+            self._by_digest = {_digest(t.token): t for t in self._read()}
+            self._mtime = mtime
+
+    # -- operations -----------------------------------------------------------
+    def tokens(self) -> list[Token]:
+        with self._lock:
+            return self._read()
+
+    def ensure_admin(self, configured: str | None) -> tuple[Token, bool]:
+        """The admin token: CAMPAIGNS_ADMIN_TOKEN if set, else the stored one, else a new one.
+        Returns (token, created)."""
+        with self._lock:
+            tokens = self._read()
+            others = [t for t in tokens if t.name != "admin"]
+            current = next((t for t in tokens if t.name == "admin"), None)
+            if configured:
+                if current is None or current.token != configured:
+                    current = Token("admin", configured, (ADMIN,))
+                    self._write([current, *others])
+                return current, False
+            if current is not None:
+                return current, False
+            current = Token("admin", "p." + secrets.token_urlsafe(32), (ADMIN,))
+            self._write([current, *others])
+            return current, True
+
+    def create(self, name: str, scopes: list[str]) -> Token:
+        checked = tuple(validate_scope(s) for s in scopes)
+        with self._lock:
+            tokens = self._read()
+            if any(t.name == name for t in tokens):
+                raise ValueError(f"a token named {name!r} exists already")
+            token = Token(name, "p." + secrets.token_urlsafe(32), checked)
+            self._write([*tokens, token])
+            return token
+
+    def revoke(self, name: str) -> bool:
+        with self._lock:
+            tokens = self._read()
+            kept = [t for t in tokens if t.name != name]
+            if len(kept) == len(tokens):
+                return False
+            self._write(kept)
+            return True
+
+    def lookup(self, presented: str) -> Token | None:
+        with self._lock:
+            self._refresh()
+            wanted = _digest(presented)
+            found = None
+            for digest, token in self._by_digest.items():
+                if hmac.compare_digest(digest, wanted):
+                    found = token
+            return found
+
+
+def presented_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return request.query_params.get("token") or None
+
+
+def authorize(store: TokenStore, request: Request, scope: str) -> Token:
+    presented = presented_token(request)
+    if presented is None:
+        raise AuthError(401, "Token is missing: use 'Authorization: Bearer <token>' or ?token=")
+    token = store.lookup(presented)
+    if token is None:
+        raise AuthError(401, "Invalid token")
+    if not token.allows(scope):
+        raise AuthError(403, f"Forbidden: this token lacks the scope {scope}")
+    return token

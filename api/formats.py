@@ -1,0 +1,68 @@
+"""Rendering a pipe result as Tinybird's JSON, CSV or NDJSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+
+@dataclass
+class PipeResult:
+    names: list[str]
+    types: list[str]
+    rows: list[tuple]
+    elapsed: float
+    rows_read: int
+    bytes_read: int
+    rows_before_limit: int | None = None
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value
+
+
+def _records(result: PipeResult) -> list[dict[str, object]]:
+    names = result.names
+    return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in result.rows]
+
+
+def render_json(result: PipeResult) -> bytes:
+    return orjson.dumps({
+        "meta": [{"name": n, "type": t} for n, t in zip(result.names, result.types, strict=True)],
+        "data": _records(result),
+        "rows": len(result.rows),
+        "rows_before_limit_at_least": (
+            result.rows_before_limit if result.rows_before_limit is not None else len(result.rows)
+        ),
+        "statistics": {
+            "elapsed": round(result.elapsed, 6),
+            "rows_read": result.rows_read,
+            "bytes_read": result.bytes_read,
+        },
+    })
+
+
+def render_ndjson(result: PipeResult) -> bytes:
+    return b"".join(orjson.dumps(record) + b"\n" for record in _records(result))
+
+
+def render_csv(result: PipeResult) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(result.names)
+    for row in result.rows:
+        writer.writerow(["" if v is None else _plain(v) for v in row])
+    return buffer.getvalue().encode()
+
+
+RENDERERS = {
+    "json": (render_json, "application/json"),
+    "ndjson": (render_ndjson, "application/x-ndjson"),
+    "csv": (render_csv, "text/csv; charset=utf-8"),
+}

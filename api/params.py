@@ -1,0 +1,106 @@
+"""Typed query parameters, Tinybird style: a bad value is a 400 naming the parameter."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Mapping
+
+MIN_EPOCH = 0
+MAX_EPOCH = calendar.timegm((2106, 2, 7, 6, 28, 15))  # DateTime's last second
+_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2}))?$")
+
+
+class ParameterError(ValueError):
+    """A query parameter that does not validate; the message names it."""
+
+
+def parse_datetime(name: str, raw: str) -> int:
+    """'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD' (00:00:00), UTC -> epoch seconds."""
+    match = _DATETIME.match(raw.strip())
+    if not match:
+        raise ParameterError(
+            f"Error validating '{raw}' to type DateTime for parameter '{name}': "
+            "expected 'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD' (UTC)"
+        )
+    year, month, day = (int(match.group(i)) for i in (1, 2, 3))
+    hour, minute, second = (int(match.group(i) or 0) for i in (4, 5, 6))
+    try:
+        if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+            raise ValueError
+        if hour > 23 or minute > 59 or second > 59:
+            raise ValueError
+    except (ValueError, calendar.IllegalMonthError) as exc:
+        raise ParameterError(
+            f"Error validating '{raw}' to type DateTime for parameter '{name}': not a valid date"
+        ) from exc
+    epoch = calendar.timegm((year, month, day, hour, minute, second))
+    if not MIN_EPOCH <= epoch <= MAX_EPOCH:
+        raise ParameterError(
+            f"Error validating '{raw}' to type DateTime for parameter '{name}': "
+            "outside 1970-01-01 00:00:00 .. 2106-02-07 06:28:15"
+        )
+    return epoch
+
+
+def get_string(params: Mapping[str, str], name: str, max_length: int = 1024) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if len(value) > max_length:
+        raise ParameterError(f"Parameter '{name}' is longer than {max_length} characters")
+    if "\x00" in value:
+        raise ParameterError(f"Parameter '{name}' contains a NUL character")
+    return value
+
+
+def get_datetime(params: Mapping[str, str], name: str) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    return parse_datetime(name, value)
+
+
+def get_int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ParameterError(f"Error validating '{value}' to type Int32 for parameter '{name}'") \
+            from exc
+    if not lo <= number <= hi:
+        raise ParameterError(f"Parameter '{name}' must be between {lo} and {hi}, got {number}")
+    return number
+
+
+def get_choice(params: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    if value not in choices:
+        raise ParameterError(
+            f"Parameter '{name}' must be one of {', '.join(choices)}, got '{value}'"
+        )
+    return value
+
+
+def date_range(params: Mapping[str, str]) -> tuple[int, int]:
+    """Inclusive [start_date, end_date] in epoch seconds; open ends become the extremes."""
+    start = get_datetime(params, "start_date")
+    end = get_datetime(params, "end_date")
+    start = MIN_EPOCH if start is None else start
+    end = MAX_EPOCH if end is None else end
+    if start > end:
+        raise ParameterError("Parameter 'start_date' must not be after 'end_date'")
+    return start, end
+
+
+def whole_hours(start: int, end: int) -> tuple[int, int]:
+    """The half-open range [from, to) of whole hours inside the inclusive [start, end]."""
+    first = -(-start // 3600) * 3600
+    after = ((end + 1) // 3600) * 3600
+    if first >= after:
+        return 0, 0
+    return first, after

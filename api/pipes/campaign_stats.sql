@@ -1,0 +1,53 @@
+-- campaign_stats: whole hours come from campaign_hourly, the partial hours at either
+-- end of [start_date, end_date] from raw rows; unique counts merge exact states.
+-- {whole_from, whole_to} is the half-open range of whole hours inside the window
+-- (empty when whole_from >= whole_to).
+SELECT
+    campaign_id,
+    sum(sends) AS sends,
+    sum(delivered) AS delivered,
+    sum(opens) AS opens,
+    sum(clicks) AS clicks,
+    sum(bounces) AS bounces,
+    sum(complaints) AS complaints,
+    sum(unsubscribes) AS unsubscribes,
+    uniqExactMerge(unique_opens) AS unique_opens,
+    uniqExactMerge(unique_clicks) AS unique_clicks,
+    if(sends = 0, NULL, round(opens / sends * 100, 2)) AS open_rate,
+    if(opens = 0, NULL, round(clicks / opens * 100, 2)) AS click_to_open_rate,
+    if(sends = 0, NULL, round(bounces / sends * 100, 2)) AS bounce_rate,
+    if(sends = 0, NULL, round(unsubscribes / sends * 100, 2)) AS unsubscribe_rate,
+    CAST(min(first_event) AS DateTime('UTC')) AS campaign_start,
+    CAST(max(last_event) AS DateTime('UTC')) AS last_activity
+FROM
+(
+    SELECT
+        campaign_id, sends, delivered, opens, clicks, bounces, complaints, unsubscribes,
+        unique_opens, unique_clicks, first_event, last_event
+    FROM campaign_hourly
+    WHERE hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}
+      AND ({campaign_id:String} = '' OR campaign_id = {campaign_id:String})
+
+    UNION ALL
+
+    SELECT
+        campaign_id,
+        countIf(event_type = 'send') AS sends,
+        countIf(event_type = 'delivered') AS delivered,
+        countIf(event_type = 'open') AS opens,
+        countIf(event_type = 'click') AS clicks,
+        countIf(event_type = 'bounce') AS bounces,
+        countIf(event_type = 'complaint') AS complaints,
+        countIf(event_type = 'unsubscribe') AS unsubscribes,
+        uniqExactStateIf(recipient_id, event_type = 'open') AS unique_opens,
+        uniqExactStateIf(recipient_id, event_type = 'click') AS unique_clicks,
+        min(timestamp) AS first_event,
+        max(timestamp) AS last_event
+    FROM email_events
+    WHERE timestamp >= {start_date:DateTime('UTC')} AND timestamp <= {end_date:DateTime('UTC')}
+      AND NOT (timestamp >= {whole_from:DateTime('UTC')} AND timestamp < {whole_to:DateTime('UTC')})
+      AND ({campaign_id:String} = '' OR campaign_id = {campaign_id:String})
+    GROUP BY campaign_id
+)
+GROUP BY campaign_id
+ORDER BY campaign_start DESC, campaign_id

@@ -1,0 +1,46 @@
+"""A small pool of ClickHouse clients for the API (each client runs one query at a time)."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from api.formats import PipeResult
+
+
+class QueryPool:
+    def __init__(self, factory: Callable[[], Client], size: int = 4) -> None:
+        self._clients: queue.Queue[Client] = queue.Queue()
+        for _ in range(size):
+            self._clients.put(factory())
+
+    @contextmanager
+    def client(self):  # noqa: ANN201 - a context manager yielding a Client
+        client = self._clients.get()
+        try:
+            yield client
+        finally:
+            self._clients.put(client)
+
+    def run(self, sql: str, parameters: dict[str, Any]) -> PipeResult:
+        started = time.perf_counter()
+        with self.client() as client:
+            result = client.query(sql, parameters=parameters)
+        summary = result.summary or {}
+        return PipeResult(
+            names=list(result.column_names),
+            types=[t.name for t in result.column_types],
+            rows=result.result_rows,
+            elapsed=time.perf_counter() - started,
+            rows_read=int(summary.get("read_rows", 0) or 0),
+            bytes_read=int(summary.get("read_bytes", 0) or 0),
+        )
+
+    def ping(self) -> bool:
+        with self.client() as client:
+            return client.command("SELECT 1") == 1

@@ -1,0 +1,237 @@
+"""The ingest hot path: consume in bulk, validate, dedupe, insert, then move on.
+
+Runs in its own thread with its own ClickHouse client (chDB is synchronous). One
+batch is in flight at a time, which is what makes crash recovery exact: only the
+newest recorded batch of a partition can be incomplete (see rollup/sink.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from rollup.batch import IMPORT_ID_HEADER, Batch, KafkaRecord, plan_batch
+from rollup.config import Settings
+from rollup.dedup import SeenEventIds
+from rollup.sink import ClickHouseSink, RecordedBatch
+
+log = logging.getLogger("campaigns.worker")
+
+
+@dataclass
+class WorkerStats:
+    consumed: int = 0
+    inserted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    recovered_batches: int = 0
+    last_insert_seconds: float = 0.0
+    insert_seconds_total: float = 0.0
+    high_watermarks: dict[int, int] = field(default_factory=dict)
+    positions: dict[int, int] = field(default_factory=dict)
+    started: bool = False
+    assigned: bool = False
+
+    @property
+    def lag(self) -> int:
+        return sum(
+            max(0, hw - self.positions.get(p, 0)) for p, hw in self.high_watermarks.items()
+        )
+
+
+def _to_record(message) -> KafkaRecord:  # noqa: ANN001 - confluent_kafka.Message
+    import_id = None
+    headers = message.headers()
+    if headers:
+        for key, value in headers:
+            if key == IMPORT_ID_HEADER and value is not None:
+                import_id = value.decode("utf-8", "replace")
+    return KafkaRecord(
+        partition=message.partition(),
+        offset=message.offset(),
+        value=message.value(),
+        timestamp_ms=message.timestamp()[1],
+        import_id=import_id,
+    )
+
+
+def consumer_config(settings: Settings, **extra: object) -> dict[str, object]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        # Bounded prefetch: memory stays flat whatever the backlog.
+        "queued.max.messages.kbytes": 65536,
+        "fetch.max.bytes": 52428800,
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+        "max.poll.interval.ms": 600000,
+        **extra,
+    }
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings, client: Client) -> None:
+        self.settings = settings
+        self.topic = settings.kafka_topic
+        self.sink = ClickHouseSink(client, self.topic)
+        self.seen = SeenEventIds(settings.dedup_window_seconds)
+        self.stats = WorkerStats()
+        self._consumer: Consumer | None = None
+        self._buffer: list[KafkaRecord] = []
+
+    # -- recovery --------------------------------------------------------------
+    def _fetch_exact(self, recorded: RecordedBatch) -> list:
+        """Read exactly the recorded offset ranges back from the topic."""
+        reader = Consumer(consumer_config(
+            self.settings, **{"group.id": f"{self.settings.consumer_group}-recovery"}
+        ))
+        try:
+            reader.assign([TopicPartition(self.topic, p, a) for p, (a, _) in recorded.ranges.items()])
+            pending = dict(recorded.ranges)
+            records: list[KafkaRecord] = []
+            deadline = time.monotonic() + 120
+            while pending:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"could not re-read batch {recorded.token}: {pending}")
+                for message in reader.consume(num_messages=10000, timeout=1.0):
+                    if message.error():
+                        continue
+                    p, o = message.partition(), message.offset()
+                    if p not in pending or o > pending[p][1]:
+                        continue
+                    records.append(_to_record(message))
+                    if o == pending[p][1]:
+                        del pending[p]
+                for p in list(pending):
+                    _, high = reader.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                           timeout=5, cached=False)
+                    if high <= pending[p][1]:
+                        raise RuntimeError(
+                            f"partition {p} ends at {high}, before recorded batch end "
+                            f"{pending[p][1]}: was the topic deleted and re-created?"
+                        )
+            return records
+        finally:
+            reader.close()
+
+    def _recover(self, partitions: list[int]) -> dict[int, int]:
+        """Re-send the newest recorded batch of each partition; return resume offsets."""
+        resume: dict[int, int] = {}
+        for recorded in self.sink.last_batches(partitions):
+            records = self._fetch_exact(recorded)
+            batch = plan_batch(self.topic, records, None, dropped_override=recorded.dropped)
+            if batch.token != recorded.token:
+                raise RuntimeError(f"rebuilt batch token {batch.token} != {recorded.token}")
+            self.sink.insert(batch)  # deduplicated by token where it had landed
+            self.seen.add(batch.kept_digests, int(time.time()))
+            self.stats.recovered_batches += 1
+            log.info("re-sent batch %s (%d records) after restart", batch.token, batch.records)
+            for p, (_, last) in recorded.ranges.items():
+                resume[p] = max(resume.get(p, -1), last + 1)
+        return resume
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = [tp.partition for tp in partitions]
+        resume = self._recover(numbers)
+        for tp in partitions:
+            # ClickHouse, not Kafka's committed offset, says where to continue.
+            tp.offset = resume.get(tp.partition, OFFSET_BEGINNING)
+            self.stats.positions[tp.partition] = max(0, tp.offset)
+        consumer.assign(partitions)
+        self.stats.assigned = True
+        log.info("assigned partitions %s, resuming at %s", numbers,
+                 {tp.partition: tp.offset for tp in partitions})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {tp.partition for tp in partitions}
+        self._buffer = [r for r in self._buffer if r.partition not in revoked]
+        for p in revoked:
+            self.stats.positions.pop(p, None)
+            self.stats.high_watermarks.pop(p, None)
+
+    # -- main loop -------------------------------------------------------------
+    def _flush(self) -> Batch | None:
+        if not self._buffer:
+            return None
+        records, self._buffer = self._buffer, []
+        batch = plan_batch(self.topic, records, self.seen)
+        started = time.perf_counter()
+        self.sink.write(batch)
+        elapsed = time.perf_counter() - started
+        self.seen.add(batch.kept_digests, int(time.time()))
+        s = self.stats
+        s.batches += 1
+        s.inserted += batch.events
+        s.quarantined += batch.quarantined
+        s.duplicates += batch.duplicates
+        s.last_insert_seconds = elapsed
+        s.insert_seconds_total += elapsed
+        offsets = []
+        for p, (_, last) in batch.ranges.items():
+            s.positions[p] = last + 1
+            offsets.append(TopicPartition(self.topic, p, last + 1))
+        if self._consumer is not None:
+            # Advisory only (lag monitoring): recovery reads positions from ClickHouse.
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        return batch
+
+    def run(self, stop: threading.Event) -> None:
+        loaded = self.sink.load_seen(self.seen)
+        log.info("dedup window: %d event_ids loaded", loaded)
+        consumer = Consumer(consumer_config(self.settings, **{
+            "group.id": self.settings.consumer_group,
+        }))
+        self._consumer = consumer
+        consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                           on_lost=self._on_revoke)
+        self.stats.started = True
+        max_rows = self.settings.batch_max_rows
+        max_delay = self.settings.batch_max_delay_ms / 1000
+        first_at = 0.0
+        last_expire = time.monotonic()
+        try:
+            while not stop.is_set():
+                timeout = 0.1 if not self._buffer else max(0.0, first_at + max_delay - time.monotonic())
+                messages = consumer.consume(num_messages=min(10000, max_rows - len(self._buffer)),
+                                            timeout=min(timeout, 0.1))
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            log.warning("consumer error: %s", error)
+                        continue
+                    if not self._buffer:
+                        first_at = time.monotonic()
+                    self._buffer.append(_to_record(message))
+                self.stats.consumed += len(messages)
+                if self._buffer and (len(self._buffer) >= max_rows
+                                     or time.monotonic() - first_at >= max_delay):
+                    self._flush()
+                if time.monotonic() - last_expire > 60:
+                    self.seen.expire(int(time.time()))
+                    last_expire = time.monotonic()
+                    self._refresh_watermarks(consumer)
+                elif not messages:
+                    self._refresh_watermarks(consumer)
+            self._flush()
+        finally:
+            consumer.close()
+            self._consumer = None
+
+    def _refresh_watermarks(self, consumer: Consumer) -> None:
+        for p in list(self.stats.positions):
+            try:
+                _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                         cached=True)
+            except Exception:  # noqa: BLE001 - watermarks are for monitoring only
+                continue
+            if high >= 0:
+                self.stats.high_watermarks[p] = high
