@@ -17,16 +17,19 @@ INSERT_SETTINGS: dict[str, int] = {
 }
 
 
-def connect(url: str) -> Client:
+def connect(url: str, database: str | None = None) -> Client:
     """A new client for `url` (chdb:///dir or http(s)://user:pass@host:port/db).
 
     Each client serializes its own queries, so the worker and the API each get one.
+    `database` overrides the URL's database (tests use a fresh one each).
     """
+    extra = {"database": database} if database else {}
     if url.startswith("chdb:"):
         path = url[len("chdb://"):]
         Path(path).mkdir(parents=True, exist_ok=True)
-        return clickhouse_connect.get_client(dsn=url)
-    return clickhouse_connect.get_client(dsn=url, connect_timeout=10, send_receive_timeout=300)
+        return clickhouse_connect.get_client(dsn=url, **extra)
+    return clickhouse_connect.get_client(dsn=url, connect_timeout=10, send_receive_timeout=300,
+                                         **extra)
 
 
 @cache

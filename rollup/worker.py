@@ -146,6 +146,13 @@ class IngestWorker:
             tp.offset = resume.get(tp.partition, OFFSET_BEGINNING)
             self.stats.positions[tp.partition] = max(0, tp.offset)
         consumer.assign(partitions)
+        for tp in partitions:
+            try:
+                _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, tp.partition),
+                                                         timeout=5, cached=False)
+                self.stats.high_watermarks[tp.partition] = high
+            except Exception:  # noqa: BLE001 - monitoring only
+                log.warning("no watermark for partition %d yet", tp.partition)
         self.stats.assigned = True
         log.info("assigned partitions %s, resuming at %s", numbers,
                  {tp.partition: tp.offset for tp in partitions})
@@ -181,6 +188,7 @@ class IngestWorker:
         if self._consumer is not None:
             # Advisory only (lag monitoring): recovery reads positions from ClickHouse.
             self._consumer.commit(offsets=offsets, asynchronous=True)
+            self._refresh_watermarks(self._consumer)
         return batch
 
     def run(self, stop: threading.Event) -> None:
@@ -234,4 +242,4 @@ class IngestWorker:
             except Exception:  # noqa: BLE001 - watermarks are for monitoring only
                 continue
             if high >= 0:
-                self.stats.high_watermarks[p] = high
+                self.stats.high_watermarks[p] = max(high, self.stats.high_watermarks.get(p, 0))

@@ -1,0 +1,74 @@
+"""Shared fixtures. Integration tests need the real local broker (`make test` starts it);
+they fail, never skip, when it is not reachable."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from deploy.kafka import create_topic
+from rollup.clickhouse import connect
+from rollup.migrate import migrate
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+@pytest.fixture(scope="session")
+def kafka() -> str:
+    try:
+        metadata = AdminClient({"bootstrap.servers": BOOTSTRAP}).list_topics(timeout=10)
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"Kafka broker at {BOOTSTRAP} is not reachable ({exc}); run `make test`")
+    if not metadata.brokers:
+        pytest.fail(f"Kafka broker at {BOOTSTRAP} answered without brokers")
+    return BOOTSTRAP
+
+
+@pytest.fixture
+def topic(kafka: str) -> str:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    create_topic(kafka, name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One chDB directory per pytest process (chDB: one directory per process).
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def ch_url(chdb_dir: Path) -> str:
+    return f"chdb://{chdb_dir}"
+
+
+@pytest.fixture
+def database(ch_url: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    connect(ch_url).command(f"CREATE DATABASE {name}")
+    migrate(connect(ch_url, database=name))
+    return name
+
+
+@pytest.fixture
+def ch(ch_url: str, database: str):  # noqa: ANN201 - clickhouse_connect Client
+    return connect(ch_url, database=database)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def tmp_data_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "data"
+    path.mkdir()
+    yield path

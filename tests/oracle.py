@@ -1,0 +1,101 @@
+"""An independent Python computation of what the endpoints must answer.
+
+Written separately from ingest/contract.py on purpose: it normalizes event types
+with its own table and drops whatever is not a complete, well-formed event.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections import defaultdict
+from datetime import datetime
+
+TYPE_NAMES = {
+    "send": "send", "sent": "send", "delivered": "delivered", "open": "open",
+    "opened": "open", "click": "click", "clicked": "click", "bounce": "bounce",
+    "bounced": "bounce", "complaint": "complaint", "spam_report": "complaint",
+    "unsubscribe": "unsubscribe", "unsubscribed": "unsubscribe",
+}
+COUNTS = {"send": "sends", "delivered": "delivered", "open": "opens", "click": "clicks",
+          "bounce": "bounces", "complaint": "complaints", "unsubscribe": "unsubscribes"}
+
+
+def to_epoch(text: str) -> int | None:
+    try:
+        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return None
+    return calendar.timegm(parsed.timetuple())
+
+
+def clean_events(lines: list[bytes]) -> tuple[list[dict], int]:
+    """(distinct valid events, first copy wins; number of bad lines)."""
+    seen: set[str] = set()
+    events: list[dict] = []
+    bad = 0
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            bad += 1
+            continue
+        if not isinstance(record, dict):
+            bad += 1
+            continue
+        kind = TYPE_NAMES.get(str(record.get("event_type", "")).lower())
+        epoch = to_epoch(record.get("timestamp"))
+        if (kind is None or epoch is None or not record.get("event_id")
+                or not record.get("campaign_id") or not record.get("recipient_id")):
+            bad += 1
+            continue
+        if record["event_id"] in seen:
+            continue
+        seen.add(record["event_id"])
+        events.append({**record, "event_type": kind, "epoch": epoch})
+    return events, bad
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else round(numerator / denominator * 100, 2)
+
+
+def campaign_stats(events: list[dict], start: int | None = None, end: int | None = None,
+                   campaign_id: str | None = None) -> dict[str, dict]:
+    rows: dict[str, dict] = {}
+    openers: dict[str, set] = defaultdict(set)
+    clickers: dict[str, set] = defaultdict(set)
+    for event in events:
+        if start is not None and event["epoch"] < start:
+            continue
+        if end is not None and event["epoch"] > end:
+            continue
+        if campaign_id is not None and event["campaign_id"] != campaign_id:
+            continue
+        cid = event["campaign_id"]
+        row = rows.setdefault(cid, {name: 0 for name in COUNTS.values()}
+                              | {"first": event["epoch"], "last": event["epoch"]})
+        row[COUNTS[event["event_type"]]] += 1
+        row["first"] = min(row["first"], event["epoch"])
+        row["last"] = max(row["last"], event["epoch"])
+        if event["event_type"] == "open":
+            openers[cid].add(event["recipient_id"])
+        if event["event_type"] == "click":
+            clickers[cid].add(event["recipient_id"])
+    out = {}
+    for cid, row in rows.items():
+        out[cid] = {
+            "campaign_id": cid,
+            **{name: row[name] for name in COUNTS.values()},
+            "unique_opens": len(openers[cid]),
+            "unique_clicks": len(clickers[cid]),
+            "open_rate": _rate(row["opens"], row["sends"]),
+            "click_to_open_rate": _rate(row["clicks"], row["opens"]),
+            "bounce_rate": _rate(row["bounces"], row["sends"]),
+            "unsubscribe_rate": _rate(row["unsubscribes"], row["sends"]),
+            "campaign_start": datetime.utcfromtimestamp(row["first"]).strftime(
+                "%Y-%m-%d %H:%M:%S"),
+            "last_activity": datetime.utcfromtimestamp(row["last"]).strftime(
+                "%Y-%m-%d %H:%M:%S"),
+        }
+    return out

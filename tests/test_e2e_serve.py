@@ -1,0 +1,98 @@
+"""End to end: a plain confluent-kafka producer -> real broker -> `campaigns serve`
+(Faust worker + chDB + API) -> campaign_stats, checked against the oracle."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import Producer
+
+from ingest.synthetic import generate
+from tests.oracle import campaign_stats, clean_events
+from tests.serve_process import ServeProcess
+
+
+def produce_plain(bootstrap: str, topic: str, lines: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for line in lines:
+        producer.produce(topic, value=line)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def assert_matches_oracle(serve: ServeProcess, lines: list[bytes], **params: str) -> None:
+    events, _ = clean_events(lines)
+    from tests.oracle import to_epoch
+
+    expected = campaign_stats(
+        events,
+        start=to_epoch(params["start_date"]) if "start_date" in params else None,
+        end=to_epoch(params["end_date"]) if "end_date" in params else None,
+        campaign_id=params.get("campaign_id"),
+    )
+    response = serve.get("/v0/pipes/campaign_stats.json", **params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    got = {row["campaign_id"]: row for row in body["data"]}
+    assert set(got) == set(expected)
+    for cid, want in expected.items():
+        row = got[cid]
+        for name, value in want.items():
+            if name.endswith("_rate") and value is not None:
+                assert row[name] == pytest.approx(value, abs=0.0100001), (cid, name)
+            else:
+                assert row[name] == value, (cid, name, row[name], value)
+    starts = [row["campaign_start"] for row in body["data"]]
+    assert starts == sorted(starts, reverse=True)
+    assert body["rows"] == len(body["data"])
+
+
+def test_events_through_kafka_reach_campaign_stats(kafka, topic, tmp_data_dir):
+    lines = list(generate(30_000, campaigns=6, seed=7, bad_ratio=0.005))
+    events, bad = clean_events(lines)
+    assert bad > 0 and len(events) < len(lines)  # the stream really has bad rows and dupes
+    serve = ServeProcess(topic, tmp_data_dir, kafka).start()
+    try:
+        produce_plain(kafka, topic, lines)
+        serve.wait_for(lambda h: h["worker"]["inserted"] + h["worker"]["quarantined"]
+                       + h["worker"]["duplicates_dropped"] >= len(lines))
+        health = serve.health()["worker"]
+        assert health["inserted"] == len(events)
+        assert health["quarantined"] == bad
+        assert health["inserted"] + health["quarantined"] + health["duplicates_dropped"] \
+            == len(lines)
+        assert_matches_oracle(serve, lines)
+        assert_matches_oracle(serve, lines, campaign_id="camp_3")
+        assert_matches_oracle(serve, lines, start_date="2025-05-01 03:17:09",
+                              end_date="2025-05-02 11:00:00")
+        assert_matches_oracle(serve, lines, start_date="2025-05-01 05:30:00",
+                              end_date="2025-05-01 05:59:59", campaign_id="camp_1")
+    finally:
+        code = serve.stop()
+        log = serve.log()
+    assert code == 0, log
+    assert "Traceback" not in log, log
+
+
+def test_fresh_within_about_a_second(kafka, topic, tmp_data_dir):
+    serve = ServeProcess(topic, tmp_data_dir, kafka).start()
+    try:
+        line = (b'{"event_id":"ev_fresh_1","timestamp":"2025-05-08 13:13:29",'
+                b'"event_type":"bounced","campaign_id":"camp_8","email_id":"email_738",'
+                b'"recipient_id":"user_38","recipient_email":"user38@example.com",'
+                b'"link_url":"https://example.com/landing",'
+                b'"metadata":"{\\"source\\":\\"promotion\\"}","user_agent":"Mozilla/5.0"}')
+        produce_plain(kafka, topic, [line])
+        started = time.monotonic()
+        rows: list = []
+        while time.monotonic() - started < 10:
+            rows = serve.get("/v0/pipes/campaign_stats.json").json()["data"]
+            if rows:
+                break
+            time.sleep(0.05)
+        assert rows and rows[0]["campaign_id"] == "camp_8"
+        assert rows[0]["bounces"] == 1  # the tutorial's "bounced" counts as a bounce
+        assert rows[0]["sends"] == 0 and rows[0]["bounce_rate"] is None  # no divide by zero
+    finally:
+        serve.stop()
