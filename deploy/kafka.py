@@ -56,7 +56,8 @@ class Broker:
             return
         if not shutil.which("mvn"):
             raise SystemExit("Maven (mvn) is needed to fetch the Kafka broker jars")
-        print(f"[kafka] fetching Apache Kafka {self.version} jars from Maven Central ...", flush=True)
+        print(f"[kafka] fetching Apache Kafka {self.version} jars from Maven Central ...",
+              flush=True)
         tmp = self.lib.with_name(self.lib.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         cmd = [

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
@@ -56,7 +56,7 @@ class ClickHouseSink:
         row = [
             self.topic,
             batch.token,
-            datetime.fromtimestamp(self._created_at_us() / 1_000_000, tz=timezone.utc),
+            datetime.fromtimestamp(self._created_at_us() / 1_000_000, tz=UTC),
             partitions,
             [batch.ranges[p][0] for p in partitions],
             [batch.ranges[p][1] for p in partitions],

@@ -94,7 +94,8 @@ class IngestWorker:
             self.settings, **{"group.id": f"{self.settings.consumer_group}-recovery"}
         ))
         try:
-            reader.assign([TopicPartition(self.topic, p, a) for p, (a, _) in recorded.ranges.items()])
+            reader.assign([TopicPartition(self.topic, p, first)
+                           for p, (first, _) in recorded.ranges.items()])
             pending = dict(recorded.ranges)
             records: list[KafkaRecord] = []
             deadline = time.monotonic() + 120
@@ -207,7 +208,9 @@ class IngestWorker:
         last_expire = time.monotonic()
         try:
             while not stop.is_set():
-                timeout = 0.1 if not self._buffer else max(0.0, first_at + max_delay - time.monotonic())
+                timeout = 0.1
+                if self._buffer:
+                    timeout = max(0.0, first_at + max_delay - time.monotonic())
                 messages = consumer.consume(num_messages=min(10000, max_rows - len(self._buffer)),
                                             timeout=min(timeout, 0.1))
                 for message in messages:

@@ -1,0 +1,40 @@
+"""Building the API in-process over a fresh chDB database (no Kafka needed to read)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from api.app import ApiState, create_app
+from api.auth import TokenStore
+from api.query import QueryPool
+from rollup.batch import KafkaRecord, plan_batch
+from rollup.clickhouse import connect
+from rollup.config import Settings
+from rollup.dedup import SeenEventIds
+from rollup.sink import ClickHouseSink
+
+ADMIN_TOKEN = "admin-secret"
+
+
+def make_client(ch_url: str, database: str, data_dir: Path, **settings: object) -> TestClient:
+    config = Settings(data_dir=data_dir, clickhouse_url=ch_url, admin_token=ADMIN_TOKEN,
+                      **settings)
+    tokens = TokenStore(data_dir / "tokens.json")
+    tokens.ensure_admin(ADMIN_TOKEN)
+    state = ApiState(settings=config, pool=QueryPool(lambda: connect(ch_url, database), 2),
+                     tokens=tokens)
+    return TestClient(create_app(state))
+
+
+def load_lines(client, lines: list[bytes], topic: str = "t", batch_rows: int = 5000) -> None:  # noqa: ANN001
+    """Store lines the way the worker does (validate, dedupe, record, insert)."""
+    sink = ClickHouseSink(client, topic)
+    seen = SeenEventIds(86400)
+    for start in range(0, len(lines), batch_rows):
+        records = [KafkaRecord(0, start + i, line, 1_800_000_000_000)
+                   for i, line in enumerate(lines[start:start + batch_rows])]
+        batch = plan_batch(topic, records, seen)
+        sink.write(batch)
+        seen.add(batch.kept_digests, 0)
