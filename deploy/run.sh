@@ -61,5 +61,6 @@ cols = ["campaign_id", "sends", "delivered", "opens", "unique_opens", "clicks", 
 print("  " + "  ".join(f"{c:>13}" for c in cols))
 for row in body["data"]:
     print("  " + "  ".join(f"{str(row[c]):>13}" for c in cols))
-print(f"  ({body[\"rows\"]} rows, {body[\"statistics\"][\"elapsed\"]*1000:.1f} ms)")
+stats = body["statistics"]
+print("  (%d rows, %.1f ms)" % (body["rows"], stats["elapsed"] * 1000))
 '
