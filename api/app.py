@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from api.auth import AuthError, TokenStore, authorize
 from api.formats import RENDERERS
-from api.params import ParameterError
-from api.pipes import PIPES
+from api.params import ParameterError, get_int
+from api.pipes import PIPES, PIPES_DIR
 from api.query import QueryPool
 from api.ratelimit import RateLimiter
 from ingest.events_api import DATASOURCE, append_events
@@ -94,6 +94,29 @@ async def events_endpoint(request: Request) -> Response:
     return response
 
 
+async def quarantine_endpoint(request: Request) -> Response:
+    """Rows of email_events_quarantine, newest first; `limit` (default 100) and `offset`."""
+    state = _state(request)
+    fmt = request.path_params["format"]
+    if fmt not in RENDERERS:
+        return error(400, f"Unsupported format '{fmt}': use json, csv or ndjson")
+    try:
+        authorize(state.tokens, request, f"DATASOURCES:READ:{DATASOURCE}")
+    except AuthError as exc:
+        return error(exc.status, exc.message)
+    try:
+        parameters = {
+            "limit": get_int(request.query_params, "limit", 100, 0, 100_000),
+            "offset": get_int(request.query_params, "offset", 0, 0, 10**9),
+        }
+    except ParameterError as exc:
+        return error(400, str(exc))
+    sql = load_sql(PIPES_DIR / "email_events_quarantine.sql")
+    result = await anyio.to_thread.run_sync(state.pool.run, sql, parameters)
+    render, media_type = RENDERERS[fmt]
+    return Response(render(result), media_type=media_type)
+
+
 def _kafka_reachable(bootstrap: str) -> bool:
     from confluent_kafka.admin import AdminClient
 
@@ -160,6 +183,8 @@ def create_app(state: ApiState) -> Starlette:
         routes=[
             Route("/v0/pipes/{name}.{format}", pipe_endpoint, methods=["GET"]),
             Route("/v0/events", events_endpoint, methods=["POST"]),
+            Route("/v0/datasources/email_events_quarantine.{format}", quarantine_endpoint,
+                  methods=["GET"]),
             Route("/health", health_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],

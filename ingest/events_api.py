@@ -102,8 +102,7 @@ async def append_events(request: Request, producer: EventProducer, max_bytes: in
 
     now_ms = int(time.time() * 1000)
     import_id = [(IMPORT_ID_HEADER, f"http:{uuid.uuid4().hex}".encode())]
-    loop = asyncio.get_running_loop()
-    pending: list[asyncio.Future] = []
+    acks = _Acknowledgements(asyncio.get_running_loop(), len(rows), producer) if wait else None
     successful = quarantined = 0
     for payload in rows:
         result = validate_message(payload, now_ms // 1000)
@@ -113,17 +112,12 @@ async def append_events(request: Request, producer: EventProducer, max_bytes: in
         else:
             quarantined += 1
             key = campaign_key(payload)
-        callback = None
-        if wait:
-            future = loop.create_future()
-            pending.append(future)
-            callback = _resolver(loop, future)
         producer.send(payload, key=key, headers=import_id, timestamp_ms=now_ms,
-                      on_delivery=callback)
+                      on_delivery=acks)
     counts = {"successful_rows": successful, "quarantined_rows": quarantined}
-    if not wait:
+    if acks is None:
         return JSONResponse(counts, 202)
-    errors = [e for e in await asyncio.gather(*pending) if e is not None]
+    errors = await acks.done
     if errors:
         return JSONResponse(
             {"error": f"Kafka did not acknowledge {len(errors)} of {len(rows)} rows: "
@@ -132,13 +126,25 @@ async def append_events(request: Request, producer: EventProducer, max_bytes: in
     return JSONResponse(counts, 200)
 
 
-def _resolver(loop: asyncio.AbstractEventLoop, future: asyncio.Future):  # noqa: ANN202
-    def resolve(error: object) -> None:
-        loop.call_soon_threadsafe(_set, future, error)
+class _Acknowledgements:
+    """One request's delivery reports: resolves a future once every row is acknowledged."""
 
-    return resolve
+    def __init__(self, loop: asyncio.AbstractEventLoop, expected: int,
+                 producer: EventProducer) -> None:
+        self.loop = loop
+        self.remaining = expected
+        self.errors: list[object] = []
+        self.producer = producer
+        self.done: asyncio.Future = loop.create_future()
 
+    def __call__(self, error: object, _message: object) -> None:
+        self.producer.account(error)  # type: ignore[arg-type]
+        if error is not None:
+            self.errors.append(error)
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.loop.call_soon_threadsafe(self._finish)
 
-def _set(future: asyncio.Future, error: object) -> None:
-    if not future.done():
-        future.set_result(error)
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(self.errors)

@@ -57,7 +57,8 @@ def cmd_emit(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.producer import EventProducer
     from ingest.synthetic import generate
 
-    producer = EventProducer(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    producer = EventProducer(settings.kafka_bootstrap_servers, settings.kafka_topic,
+                             report_successes=False)
     if args.synthetic is not None:
         lines = generate(args.synthetic, campaigns=args.campaigns, seed=args.seed,
                          bad_ratio=args.bad_ratio)

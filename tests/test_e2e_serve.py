@@ -96,3 +96,37 @@ def test_fresh_within_about_a_second(kafka, topic, tmp_data_dir):
         assert rows[0]["sends"] == 0 and rows[0]["bounce_rate"] is None  # no divide by zero
     finally:
         serve.stop()
+
+
+def test_http_mixed_batch_counts_good_rows_and_quarantines_bad(kafka, topic, tmp_data_dir):
+    import httpx
+
+    good = list(generate(3_000, campaigns=3, seed=5))
+    bad = [b"not json", b'["array"]', b'{"event_id": "x1", "timestamp": "2025-05-01 10:00:00",'
+           b' "event_type": "forwarded", "campaign_id": "camp_1", "recipient_id": "u"}',
+           b'{"event_id": "x2", "timestamp": "someday", "event_type": "open",'
+           b' "campaign_id": "camp_1", "recipient_id": "u"}']
+    body = b"\n".join(good[:1500] + bad + good[1500:])
+    serve = ServeProcess(topic, tmp_data_dir, kafka).start()
+    try:
+        response = httpx.post(f"{serve.base}/v0/events", params={"name": "email_events",
+                                                                 "wait": "true"},
+                              content=body, headers={"Authorization": f"Bearer {serve.token}"},
+                              timeout=60)
+        assert response.status_code == 200, response.text
+        events, oracle_bad = clean_events(good)
+        assert oracle_bad == 0
+        assert response.json() == {"successful_rows": len(good), "quarantined_rows": len(bad)}
+        total = len(good) + len(bad)
+        serve.wait_for(lambda h: h["worker"]["inserted"] + h["worker"]["quarantined"]
+                       + h["worker"]["duplicates_dropped"] >= total)
+        assert_matches_oracle(serve, good)
+        quarantine = serve.get("/v0/datasources/email_events_quarantine.json").json()
+        assert quarantine["rows"] == len(bad)
+        by_error_column = sorted(tuple(row["c__error_column"]) for row in quarantine["data"])
+        assert by_error_column == [("__message",), ("__message",), ("event_type",),
+                                   ("timestamp",)]
+        assert all(row["c__import_id"].startswith("http:") for row in quarantine["data"])
+        assert all(row["c__error"] for row in quarantine["data"])
+    finally:
+        serve.stop()

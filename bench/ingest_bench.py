@@ -1,0 +1,152 @@
+"""Ingest-side benchmark: `campaigns emit` and the Events API, each beside a bare
+confluent-kafka producer loop measured in the same run.
+
+    .venv/bin/python bench/ingest_bench.py [--events 300000] [--clients 4]
+
+Needs the local broker (`make kafka-up`). Starts its own `campaigns api` process
+(embedded chDB in a temporary directory) for the Events API part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+from confluent_kafka import Producer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from deploy.kafka import create_topic  # noqa: E402
+from ingest.emit import emit  # noqa: E402
+from ingest.producer import EventProducer, producer_config  # noqa: E402
+from ingest.synthetic import generate  # noqa: E402
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+def bare_producer(lines: list[bytes], topic: str, keys: list[bytes] | None = None) -> float:
+    """The baseline: a plain confluent-kafka loop with the same producer settings (keys,
+    when given, are computed before the clock starts)."""
+    producer = Producer(producer_config(BOOTSTRAP))
+    keys = keys or [None] * len(lines)
+    started = time.perf_counter()
+    for line, key in zip(lines, keys, strict=True):
+        while True:
+            try:
+                producer.produce(topic, value=line, key=key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    assert producer.flush(120) == 0
+    return len(lines) / (time.perf_counter() - started)
+
+
+def emit_path(lines: list[bytes], topic: str) -> float:
+    producer = EventProducer(BOOTSTRAP, topic, report_successes=False)
+    summary = emit(lines, producer, total=len(lines), progress=False)
+    producer.close()
+    assert summary.failed == 0
+    return summary.sent / summary.seconds
+
+
+def events_api(lines: list[bytes], base: str, token: str, wait: bool, clients: int) -> float:
+    bodies = [b"\n".join(lines[i:i + 1000]) for i in range(0, len(lines), 1000)]
+    cursor = iter(range(len(bodies)))
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def worker() -> None:
+        with httpx.Client(timeout=60) as client:
+            while True:
+                with lock:
+                    index = next(cursor, None)
+                if index is None:
+                    return
+                response = client.post(
+                    f"{base}/v0/events", params={"name": "email_events",
+                                                 "wait": "true" if wait else "false"},
+                    content=bodies[index], headers={"Authorization": f"Bearer {token}"})
+                if response.status_code not in (200, 202):
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    assert not failures, failures[:3]
+    return len(lines) / elapsed
+
+
+def start_api(topic: str, data_dir: str, port: int, token: str) -> subprocess.Popen:
+    env = {**os.environ, "KAFKA_TOPIC": topic, "CAMPAIGNS_DATA_DIR": data_dir,
+           "CAMPAIGNS_API_PORT": str(port), "CAMPAIGNS_ADMIN_TOKEN": token,
+           "CAMPAIGNS_RATE_LIMIT_RPS": "100000"}
+    env.pop("CLICKHOUSE_URL", None)
+    campaigns = Path(sys.executable).parent / "campaigns"
+    proc = subprocess.Popen([str(campaigns), "api"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code in (200, 503):
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("campaigns api did not start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+    parser.add_argument("--port", type=int, default=7291)
+    args = parser.parse_args()
+    lines = list(generate(args.events, campaigns=20, seed=3))
+    topic = f"bench_ingest_{uuid.uuid4().hex[:8]}"
+    create_topic(BOOTSTRAP, topic)
+
+    results: dict[str, float] = {}
+    keys = [orjson.loads(line)["campaign_id"].encode() for line in lines]
+    results["bare confluent-kafka producer loop, unkeyed"] = bare_producer(lines, topic)
+    results["bare confluent-kafka producer loop"] = bare_producer(lines, topic, keys)
+    results["campaigns emit (ingest.emit)"] = emit_path(lines, topic)
+
+    token = "bench-token"
+    with tempfile.TemporaryDirectory() as data_dir:
+        proc = start_api(topic, data_dir, args.port, token)
+        try:
+            base = f"http://127.0.0.1:{args.port}"
+            events_api(lines[:20_000], base, token, False, args.clients)  # warm-up
+            results["Events API, 1,000-event NDJSON, wait=false"] = events_api(
+                lines, base, token, False, args.clients)
+            results["Events API, 1,000-event NDJSON, wait=true"] = events_api(
+                lines, base, token, True, args.clients)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+    baseline = results["bare confluent-kafka producer loop"]
+    print(f"\n{args.events:,} events, {args.clients} HTTP clients\n")
+    print("| path | events/s | vs bare keyed producer |")
+    print("|---|---:|---:|")
+    for name, rate in results.items():
+        print(f"| {name} | {rate:,.0f} | {rate / baseline:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
