@@ -22,6 +22,7 @@ from ingest.events_api import DATASOURCE, append_events
 from ingest.producer import EventProducer
 from rollup.clickhouse import load_sql
 from rollup.config import Settings
+from rollup.replay import ReplayRunner
 from rollup.worker import WorkerStats
 
 log = logging.getLogger("campaigns.api")
@@ -34,6 +35,7 @@ class ApiState:
     tokens: TokenStore
     worker_stats: WorkerStats | None = None
     producer: EventProducer | None = None
+    replay: ReplayRunner | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(100))
     started: float = field(default_factory=time.time)
 
@@ -117,6 +119,36 @@ async def quarantine_endpoint(request: Request) -> Response:
     return Response(render(result), media_type=media_type)
 
 
+async def replay_start_endpoint(request: Request) -> Response:
+    state = _state(request)
+    try:
+        authorize(state.tokens, request, "ADMIN")
+    except AuthError as exc:
+        return error(exc.status, exc.message)
+    source = request.query_params.get("source", "raw")
+    if source not in ("raw", "topic"):
+        return error(400, f"Parameter 'source' must be raw or topic, got '{source}'")
+    if state.replay is None:
+        return error(404, "replay is not available in this process")
+    try:
+        job = state.replay.start(source)
+    except RuntimeError as exc:
+        return error(409, str(exc))
+    return JSONResponse(job.as_dict(), status_code=202)
+
+
+async def replay_status_endpoint(request: Request) -> Response:
+    state = _state(request)
+    try:
+        authorize(state.tokens, request, "ADMIN")
+    except AuthError as exc:
+        return error(exc.status, exc.message)
+    job = state.replay.jobs.get(request.path_params["job"]) if state.replay else None
+    if job is None:
+        return error(404, "unknown replay job")
+    return JSONResponse(job.as_dict())
+
+
 def _kafka_reachable(bootstrap: str) -> bool:
     from confluent_kafka.admin import AdminClient
 
@@ -188,6 +220,8 @@ def create_app(state: ApiState) -> Starlette:
             Route("/v0/events", events_endpoint, methods=["POST"]),
             Route("/v0/datasources/email_events_quarantine.{format}", quarantine_endpoint,
                   methods=["GET"]),
+            Route("/v0/admin/replay", replay_start_endpoint, methods=["POST"]),
+            Route("/v0/admin/replay/{job}", replay_status_endpoint, methods=["GET"]),
             Route("/health", health_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],

@@ -1,13 +1,257 @@
-"""`campaigns replay`: rebuild rollups (see README). Not built yet: issue #4."""
+"""`campaigns replay`: rebuild the rollups into shadow tables, then swap them in.
+
+The shadow schema is a second database built by the same migrations (tables and
+views). `--source raw` copies the raw table into it partition by partition, so the
+shadow views compute the rollups exactly as the live ones do; `--source topic`
+re-ingests the Kafka topic into it from the beginning up to where the live worker
+stands. Then `EXCHANGE TABLES` swaps each table in (the live views resolve their
+tables by name, so they feed the new tables from then on). The live worker is
+paused (the ingest gate) while the shadow is built, so nothing lands in the old
+tables only; the API keeps answering from the old tables until the swap. An
+interrupted replay leaves the live tables untouched.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, TopicPartition
+
+from rollup.batch import plan_batch
+from rollup.clickhouse import connect, load_sql
 from rollup.config import Settings
+from rollup.dedup import SeenEventIds
+from rollup.migrate import migrate
+from rollup.sink import ClickHouseSink
+from rollup.worker import _to_record, consumer_config
+
+SQL = Path(__file__).resolve().parent / "sql"
+ROLLUP_TABLES = ("campaign_hourly", "recipient_campaign", "recipient_campaign_by_recipient")
+RAW_TABLES = ("email_events", "email_events_quarantine")
+log = logging.getLogger("campaigns.replay")
 
 
-def replay_command(settings: Settings, source: str) -> int:
-    print(f"campaigns replay --source {source}: not available yet (tracked in issue #4)",
-          file=sys.stderr)
-    return 2
+@dataclass
+class ReplayProgress:
+    source: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    state: str = "running"
+    rows_done: int = 0
+    rows_total: int = 0
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        elapsed = (self.finished or time.time()) - self.started
+        return {
+            "id": self.id, "source": self.source, "state": self.state,
+            "rows_done": self.rows_done, "rows_total": self.rows_total,
+            "elapsed": round(elapsed, 3),
+            "rows_per_second": round(self.rows_done / elapsed) if elapsed > 0 else 0,
+            "error": self.error,
+        }
+
+
+def _identifier(name: str) -> str:
+    # Database names cannot be bound as parameters; only [A-Za-z0-9_] is ever used.
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"unsafe identifier {name!r}")
+    return name
+
+
+def _stop_offsets(live: Client, topic: str, partitions: list[int]) -> dict[int, int]:
+    """Where the live worker stands: after the newest recorded batch of each partition."""
+    stop = dict.fromkeys(partitions, 0)
+    for recorded in ClickHouseSink(live, topic).last_batches(partitions):
+        for p, (_, last) in recorded.ranges.items():
+            stop[p] = max(stop.get(p, 0), last + 1)
+    return stop
+
+
+def _copy_raw(live: Client, shadow_db: str, progress: ReplayProgress) -> None:
+    progress.rows_total = live.command("SELECT count() FROM email_events")
+    partitions = [row[0] for row in live.query(
+        "SELECT partition_id, sum(rows) FROM system.parts WHERE database = currentDatabase() "
+        "AND table = 'email_events' AND active GROUP BY partition_id ORDER BY partition_id"
+    ).result_rows]
+    sql = load_sql(SQL / "replay_copy_raw.sql").replace("{shadow_db}", _identifier(shadow_db))
+    for partition in partitions:
+        summary = live.command(sql, parameters={"partition_id": partition},
+                               settings={"max_insert_threads": 2, "max_threads": 2})
+        del summary
+        progress.rows_done = live.command(
+            f"SELECT count() FROM {_identifier(shadow_db)}.email_events")
+
+
+def _reingest_topic(settings: Settings, live: Client, shadow: Client,
+                    progress: ReplayProgress) -> None:
+    topic = settings.kafka_topic
+    reader = Consumer(consumer_config(settings, **{"group.id": f"replay-{uuid.uuid4().hex}"}))
+    try:
+        metadata = reader.list_topics(topic, timeout=10).topics[topic]
+        partitions = sorted(metadata.partitions)
+        stop = _stop_offsets(live, topic, partitions)
+        progress.rows_total = sum(stop.values())
+        pending = {p for p in partitions if stop[p] > 0}
+        reader.assign([TopicPartition(topic, p, 0) for p in pending])
+        sink = ClickHouseSink(shadow, topic)
+        seen = SeenEventIds(settings.dedup_window_seconds)
+        buffer = []
+        while pending:
+            for message in reader.consume(num_messages=10_000, timeout=1.0):
+                if message.error() is not None:
+                    continue
+                p = message.partition()
+                if p not in pending or message.offset() >= stop[p]:
+                    continue
+                buffer.append(_to_record(message))
+                if message.offset() == stop[p] - 1:
+                    pending.discard(p)
+            if len(buffer) >= settings.batch_max_rows or (buffer and not pending):
+                batch = plan_batch(topic, buffer, seen)
+                sink.write(batch)
+                seen.add(batch.kept_digests, int(time.time()))
+                progress.rows_done += batch.records
+                buffer = []
+    finally:
+        reader.close()
+
+
+def rebuild(settings: Settings, source: str, gate: AbstractContextManager | None = None,
+            progress: ReplayProgress | None = None, database: str | None = None) -> ReplayProgress:
+    """Build the shadow database from `source`, then swap its tables in."""
+    progress = progress or ReplayProgress(source)
+    url = settings.effective_clickhouse_url
+    live = connect(url, database)
+    live_db = live.command("SELECT currentDatabase()")
+    shadow_db = _identifier(f"{live_db}__replay")
+    try:
+        live.command(f"DROP DATABASE IF EXISTS {shadow_db} SYNC")
+        live.command(f"CREATE DATABASE {shadow_db}")
+        shadow = connect(url, shadow_db)
+        migrate(shadow)
+        with gate or nullcontext():
+            if source == "raw":
+                _copy_raw(live, shadow_db, progress)
+                tables = ROLLUP_TABLES
+            elif source == "topic":
+                _reingest_topic(settings, live, shadow, progress)
+                tables = RAW_TABLES + ROLLUP_TABLES
+            else:
+                raise ValueError(f"unknown replay source {source!r}")
+            for table in tables:
+                live.command(f"EXCHANGE TABLES {_identifier(live_db)}.{table} "
+                             f"AND {shadow_db}.{table}")
+        live.command(f"DROP DATABASE IF EXISTS {shadow_db} SYNC")
+        progress.state = "done"
+    except BaseException as exc:
+        progress.state = "failed"
+        progress.error = f"{type(exc).__name__}: {exc}"
+        log.exception("replay failed; the live tables are untouched")
+        raise
+    finally:
+        progress.finished = time.time()
+    return progress
+
+
+class ReplayRunner:
+    """Replay jobs run inside `campaigns serve` (the process that owns the chDB directory)."""
+
+    def __init__(self, settings: Settings, gate: threading.Lock) -> None:
+        self.settings = settings
+        self.gate = gate
+        self.jobs: dict[str, ReplayProgress] = {}
+        self._lock = threading.Lock()
+
+    def start(self, source: str) -> ReplayProgress:
+        with self._lock:
+            if any(job.state == "running" for job in self.jobs.values()):
+                raise RuntimeError("a replay is already running")
+            progress = ReplayProgress(source)
+            self.jobs[progress.id] = progress
+
+        def run() -> None:
+            try:
+                rebuild(self.settings, source, self.gate, progress)
+            except BaseException:  # noqa: BLE001 - recorded in progress
+                pass
+
+        threading.Thread(target=run, name=f"replay-{progress.id}", daemon=True).start()
+        return progress
+
+
+def replay_command(settings: Settings, source: str,
+                   echo: Callable[[str], None] = print) -> int:
+    """CLI: through the running server if there is one, else directly."""
+    import httpx
+    from tqdm import tqdm
+
+    from rollup.service import token_store
+
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    token = settings.admin_token or token_store(settings).ensure_admin(None)[0].token
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        response = httpx.post(f"{base}/v0/admin/replay", params={"source": source},
+                              headers=headers, timeout=30)
+    except httpx.ConnectError:
+        response = None
+    if response is None:
+        if settings.is_embedded:
+            echo("no running server: replaying directly on the data directory")
+        else:
+            echo("warning: in server mode, stop the workers while replay runs, or events "
+                 "ingested meanwhile miss the rebuilt rollups")
+        bar = tqdm(unit="rows", unit_scale=True, desc=f"replay {source}", file=sys.stderr)
+        progress = ReplayProgress(source)
+        worker = threading.Thread(target=lambda: _quiet(rebuild, settings, source, None,
+                                                        progress))
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            bar.total = progress.rows_total or None
+            bar.n = progress.rows_done
+            bar.refresh()
+        bar.close()
+        return _report(progress.as_dict(), echo)
+    if response.status_code != 202:
+        echo(f"replay refused: {response.status_code} {response.text}")
+        return 1
+    job = response.json()
+    bar = tqdm(unit="rows", unit_scale=True, desc=f"replay {source}", file=sys.stderr)
+    while job["state"] == "running":
+        time.sleep(0.5)
+        job = httpx.get(f"{base}/v0/admin/replay/{job['id']}", headers=headers,
+                        timeout=30).json()
+        bar.total = job["rows_total"] or None
+        bar.n = job["rows_done"]
+        bar.refresh()
+    bar.close()
+    return _report(job, echo)
+
+
+def _quiet(function: Callable, *args: object) -> None:
+    try:
+        function(*args)
+    except BaseException:  # noqa: BLE001 - reported through progress
+        pass
+
+
+def _report(job: dict[str, object], echo: Callable[[str], None]) -> int:
+    if job["state"] != "done":
+        echo(f"replay failed: {job['error']} (live rollups untouched)")
+        return 1
+    echo(f"replay from {job['source']} done: {job['rows_done']:,} rows in {job['elapsed']}s "
+         f"({job['rows_per_second']:,} rows/s); rollups swapped in")
+    return 0

@@ -23,6 +23,7 @@ from api.query import QueryPool
 from rollup.clickhouse import connect
 from rollup.config import Settings
 from rollup.migrate import migrate
+from rollup.replay import ReplayRunner
 from rollup.worker import IngestWorker, WorkerStats
 
 log = logging.getLogger("campaigns")
@@ -54,13 +55,15 @@ def control_topic(settings: Settings) -> str:
 
 
 class ApiThread:
-    def __init__(self, settings: Settings, worker_stats: WorkerStats | None) -> None:
+    def __init__(self, settings: Settings, worker_stats: WorkerStats | None,
+                 gate: threading.Lock | None = None) -> None:
         url = settings.effective_clickhouse_url
         state = ApiState(
             settings=settings,
             pool=QueryPool(lambda: connect(url), size=4),
             tokens=token_store(settings),
             worker_stats=worker_stats,
+            replay=ReplayRunner(settings, gate or threading.Lock()),
         )
         self.state = state
         config = uvicorn.Config(
@@ -104,16 +107,18 @@ def build_app(settings: Settings, run_worker: bool, run_api: bool,
     @app.task
     async def run_services() -> None:
         stats = WorkerStats()
+        worker = IngestWorker(settings, connect(settings.effective_clickhouse_url)) \
+            if run_worker else None
         api = None
         if run_api:
-            api = ApiThread(settings, stats if run_worker else None)
+            api = ApiThread(settings, stats if run_worker else None,
+                            worker.gate if worker is not None else None)
             api.start()
             log.info("API listening on http://%s:%d", settings.api_host, settings.api_port)
         stop = threading.Event()
         worker_thread = None
         failure: list[BaseException] = []
-        if run_worker:
-            worker = IngestWorker(settings, connect(settings.effective_clickhouse_url))
+        if worker is not None:
             worker.stats = stats
 
             def run() -> None:

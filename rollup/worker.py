@@ -86,6 +86,8 @@ class IngestWorker:
         self.stats = WorkerStats()
         self._consumer: Consumer | None = None
         self._buffer: list[KafkaRecord] = []
+        # Held while a batch is written; `campaigns replay` holds it to pause ingestion.
+        self.gate = threading.Lock()
 
     # -- recovery --------------------------------------------------------------
     def _fetch_exact(self, recorded: RecordedBatch) -> list:
@@ -141,7 +143,8 @@ class IngestWorker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
-        resume = self._recover(numbers)
+        with self.gate:
+            resume = self._recover(numbers)
         for tp in partitions:
             # ClickHouse, not Kafka's committed offset, says where to continue.
             tp.offset = resume.get(tp.partition, OFFSET_BEGINNING)
@@ -171,9 +174,10 @@ class IngestWorker:
             return None
         records, self._buffer = self._buffer, []
         batch = plan_batch(self.topic, records, self.seen)
-        started = time.perf_counter()
-        self.sink.write(batch)
-        elapsed = time.perf_counter() - started
+        with self.gate:
+            started = time.perf_counter()
+            self.sink.write(batch)
+            elapsed = time.perf_counter() - started
         self.seen.add(batch.kept_digests, int(time.time()))
         s = self.stats
         s.batches += 1
