@@ -68,12 +68,14 @@ async def pipe_endpoint(request: Request) -> Response:
     except AuthError as exc:
         return error(exc.status, exc.message)
     try:
-        parameters = pipe.bind(request.query_params)
+        plan = pipe.plan(request.query_params)
     except ParameterError as exc:
         return error(400, str(exc))
-    sql = load_sql(pipe.sql_path)
     try:
-        result = await anyio.to_thread.run_sync(state.pool.run, sql, parameters)
+        result = await anyio.to_thread.run_sync(state.pool.run, load_sql(plan.sql_path),
+                                                plan.parameters)
+        if plan.finish is not None:
+            result = plan.finish(result)
     except Exception:
         log.exception("pipe %s failed", name)
         return error(500, f"Internal error while running pipe '{name}'")

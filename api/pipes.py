@@ -1,15 +1,34 @@
-"""The published pipes: one .sql file each, parameters typed and bound, never formatted in."""
+"""The published pipes: typed parameters bound into `.sql` files (never formatted in).
+
+Each pipe's `plan` validates the query parameters and picks the SQL file and the
+bound values; an optional `finish` step shapes the result (zero-filled buckets,
+`rows_before_limit_at_least`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from api.params import ParameterError, date_range, get_string, whole_hours
+from api.formats import PipeResult
+from api.params import (
+    MAX_EPOCH,
+    MIN_EPOCH,
+    ParameterError,
+    date_range,
+    get_choice,
+    get_int,
+    get_string,
+    whole_hours,
+)
+from ingest.contract import EVENT_TYPE_ALIASES, EVENT_TYPES
 
 PIPES_DIR = Path(__file__).resolve().parent / "pipes"
+GRANULARITIES = ("hour", "day", "week", "month")
+MAX_BUCKETS = 50_000
+Finish = Callable[[PipeResult], PipeResult]
 
 
 def sql_datetime(epoch: int) -> str:
@@ -17,18 +36,31 @@ def sql_datetime(epoch: int) -> str:
 
 
 @dataclass(frozen=True)
-class Pipe:
-    name: str
-    description: str
-    parameters: dict[str, str]  # name -> "Type: description" (for /openapi.json)
-    bind: Callable[[Mapping[str, str]], dict[str, object]]
+class Plan:
+    sql_file: str
+    parameters: dict[str, object]
+    finish: Finish | None = None
 
     @property
     def sql_path(self) -> Path:
-        return PIPES_DIR / f"{self.name}.sql"
+        return PIPES_DIR / self.sql_file
 
 
-def _bind_range(params: Mapping[str, str]) -> dict[str, object]:
+@dataclass(frozen=True)
+class Pipe:
+    name: str
+    description: str
+    parameters: dict[str, str]  # name -> description (for /openapi.json)
+    plan: Callable[[Mapping[str, str]], Plan]
+
+
+def require(value: str | None, name: str) -> str:
+    if not value:
+        raise ParameterError(f"Required parameter is not defined: '{name}'")
+    return value
+
+
+def _range(params: Mapping[str, str]) -> dict[str, object]:
     start, end = date_range(params)
     whole_from, whole_to = whole_hours(start, end)
     return {
@@ -39,16 +71,121 @@ def _bind_range(params: Mapping[str, str]) -> dict[str, object]:
     }
 
 
-def bind_campaign_stats(params: Mapping[str, str]) -> dict[str, object]:
-    return {"campaign_id": get_string(params, "campaign_id") or "", **_bind_range(params)}
+# -- campaign_stats ----------------------------------------------------------------
+def plan_campaign_stats(params: Mapping[str, str]) -> Plan:
+    return Plan("campaign_stats.sql",
+                {"campaign_id": get_string(params, "campaign_id") or "", **_range(params)})
 
 
-def require(value: str | None, name: str) -> str:
-    if not value:
-        raise ParameterError(f"Required parameter is not defined: '{name}'")
-    return value
+# -- campaign_timeline -------------------------------------------------------------
+def bucket_start(moment: datetime, granularity: str) -> datetime:
+    if granularity == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if granularity == "day":
+        return day
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
 
 
+def next_bucket(moment: datetime, granularity: str) -> datetime:
+    if granularity == "hour":
+        return moment + timedelta(hours=1)
+    if granularity == "day":
+        return moment + timedelta(days=1)
+    if granularity == "week":
+        return moment + timedelta(days=7)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(year=year, month=month)
+
+
+def _bucket_count(start: int, end: int, granularity: str) -> int:
+    seconds = end - start
+    per = {"hour": 3600, "day": 86400, "week": 7 * 86400, "month": 28 * 86400}[granularity]
+    return seconds // per + 2
+
+
+def _fill_buckets(granularity: str, start: int | None, end: int | None) -> Finish:
+    def finish(result: PipeResult) -> PipeResult:
+        if not result.rows and (start is None or end is None):
+            return result
+        by_bucket = {row[0].replace(tzinfo=None): row for row in result.rows}
+        first = (datetime.fromtimestamp(start, UTC).replace(tzinfo=None) if start is not None
+                 else min(by_bucket))
+        last = (datetime.fromtimestamp(end, UTC).replace(tzinfo=None) if end is not None
+                else max(by_bucket))
+        zeros = (0,) * 9 + (None,) * 4
+        rows = []
+        bucket = bucket_start(first, granularity)
+        last_bucket = bucket_start(last, granularity)
+        while bucket <= last_bucket:
+            rows.append(by_bucket.get(bucket, (bucket, *zeros)))
+            bucket = next_bucket(bucket, granularity)
+        result.rows = rows
+        return result
+
+    return finish
+
+
+def plan_campaign_timeline(params: Mapping[str, str]) -> Plan:
+    campaign_id = require(get_string(params, "campaign_id"), "campaign_id")
+    granularity = get_choice(params, "granularity", GRANULARITIES, "hour")
+    bound = _range(params)
+    start_epoch, end_epoch = date_range(params)
+    start = start_epoch if params.get("start_date") else None
+    end = end_epoch if params.get("end_date") else None
+    if start is not None and end is not None and \
+            _bucket_count(start, end, granularity) > MAX_BUCKETS:
+        raise ParameterError(
+            f"Parameter 'granularity': {granularity} buckets between start_date and end_date "
+            f"would exceed {MAX_BUCKETS} rows; use a coarser granularity or a shorter range")
+    return Plan("campaign_timeline.sql",
+                {"campaign_id": campaign_id, "granularity": granularity, **bound},
+                _fill_buckets(granularity, start, end))
+
+
+# -- recipient_activity --------------------------------------------------------------
+def _strip_total(result: PipeResult) -> PipeResult:
+    total_index = result.names.index("_total")
+    result.rows_before_limit = result.rows[0][total_index] if result.rows else 0
+    result.rows = [row[:total_index] + row[total_index + 1:] for row in result.rows]
+    del result.names[total_index]
+    del result.types[total_index]
+    return result
+
+
+def plan_recipient_activity(params: Mapping[str, str]) -> Plan:
+    recipient_id = get_string(params, "recipient_id") or ""
+    recipient_email = get_string(params, "recipient_email") or ""
+    campaign_id = get_string(params, "campaign_id") or ""
+    if not (recipient_id or recipient_email or campaign_id):
+        raise ParameterError("Required parameter is not defined: one of 'recipient_id', "
+                             "'recipient_email' or 'campaign_id'")
+    raw_type = get_string(params, "event_type") or ""
+    event_type = ""
+    if raw_type:
+        event_type = EVENT_TYPE_ALIASES.get(raw_type.strip().lower(), "")
+        if not event_type:
+            raise ParameterError(f"Parameter 'event_type' must be one of "
+                                 f"{', '.join(EVENT_TYPES)}, got '{raw_type}'")
+    limit = get_int(params, "limit", 100, 0, 10_000)
+    offset = get_int(params, "offset", 0, 0, 10**9)
+    start, end = date_range(params)
+    bounded = start > MIN_EPOCH or end < MAX_EPOCH
+    common = {"campaign_id": campaign_id, "recipient_id": recipient_id, "limit": limit,
+              "offset": offset}
+    if bounded or event_type or recipient_email:
+        return Plan("recipient_activity_raw.sql", {
+            **common, "recipient_email": recipient_email, "event_type": event_type,
+            "start_date": sql_datetime(start), "end_date": sql_datetime(end),
+        }, _strip_total)
+    sql = "recipient_activity_by_recipient.sql" if recipient_id else \
+        "recipient_activity_by_campaign.sql"
+    return Plan(sql, common, _strip_total)
+
+
+DATE_HELP = "DateTime (optional): 'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD' (UTC), inclusive"
 PIPES: dict[str, Pipe] = {
     pipe.name: pipe
     for pipe in (
@@ -56,13 +193,31 @@ PIPES: dict[str, Pipe] = {
             name="campaign_stats",
             description="Per-campaign sends, deliveries, opens, clicks, bounces, complaints, "
             "unsubscribes, unique opens/clicks and rates, newest campaign first.",
-            parameters={
-                "campaign_id": "String (optional): one campaign",
-                "start_date": "DateTime (optional): 'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD', UTC, "
-                "inclusive",
-                "end_date": "DateTime (optional): inclusive",
-            },
-            bind=bind_campaign_stats,
+            parameters={"campaign_id": "String (optional): one campaign",
+                        "start_date": DATE_HELP, "end_date": DATE_HELP},
+            plan=plan_campaign_stats,
+        ),
+        Pipe(
+            name="campaign_timeline",
+            description="One campaign's metrics per hour, day, week (from Monday) or month, "
+            "UTC, empty buckets filled with zeros.",
+            parameters={"campaign_id": "String (required)",
+                        "granularity": "String (optional): hour (default), day, week, month",
+                        "start_date": DATE_HELP, "end_date": DATE_HELP},
+            plan=plan_campaign_timeline,
+        ),
+        Pipe(
+            name="recipient_activity",
+            description="One row per (recipient, campaign): counts per event type, first and "
+            "last activity, last event type, distinct clicked links; newest activity first.",
+            parameters={"recipient_id": "String: at least one of recipient_id, "
+                                        "recipient_email, campaign_id",
+                        "recipient_email": "String", "campaign_id": "String",
+                        "event_type": "String (optional): only events of this type",
+                        "start_date": DATE_HELP, "end_date": DATE_HELP,
+                        "limit": "Int32 (optional): 0..10000, default 100",
+                        "offset": "Int32 (optional): default 0"},
+            plan=plan_recipient_activity,
         ),
     )
 }

@@ -31,10 +31,17 @@ class QueryPool:
         started = time.perf_counter()
         with self.client() as client:
             result = client.query(sql, parameters=parameters)
+            names = list(result.column_names)
+            types = [t.name for t in result.column_types]
+            if not names:
+                # Embedded chDB returns no column metadata for an empty result: ask for it.
+                described = client.query(f"DESCRIBE TABLE ({sql})", parameters=parameters)
+                names = [row[0] for row in described.result_rows]
+                types = [row[1] for row in described.result_rows]
         summary = result.summary or {}
         return PipeResult(
-            names=list(result.column_names),
-            types=[t.name for t in result.column_types],
+            names=names,
+            types=types,
             rows=result.result_rows,
             elapsed=time.perf_counter() - started,
             rows_read=int(summary.get("read_rows", 0) or 0),

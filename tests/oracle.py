@@ -99,3 +99,77 @@ def campaign_stats(events: list[dict], start: int | None = None, end: int | None
                 "%Y-%m-%d %H:%M:%S"),
         }
     return out
+
+
+def bucket_of(epoch: int, granularity: str) -> datetime:
+    from datetime import timedelta
+
+    moment = datetime.utcfromtimestamp(epoch)
+    if granularity == "hour":
+        return moment.replace(minute=0, second=0)
+    day = moment.replace(hour=0, minute=0, second=0)
+    if granularity == "day":
+        return day
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def campaign_timeline(events: list[dict], campaign_id: str, granularity: str,
+                      start: int | None = None, end: int | None = None) -> dict[str, dict]:
+    """Non-empty buckets only: {bucket text: metrics}."""
+    per_bucket: dict[str, list[dict]] = defaultdict(list)
+    for event in events:
+        if event["campaign_id"] != campaign_id:
+            continue
+        if (start is not None and event["epoch"] < start) or \
+                (end is not None and event["epoch"] > end):
+            continue
+        key = bucket_of(event["epoch"], granularity).strftime("%Y-%m-%d %H:%M:%S")
+        per_bucket[key].append(event)
+    out = {}
+    for key, bucket_events in per_bucket.items():
+        stats = campaign_stats(bucket_events)[campaign_id]
+        out[key] = {k: v for k, v in stats.items()
+                    if k not in ("campaign_id", "campaign_start", "last_activity")}
+    return out
+
+
+def recipient_activity(events: list[dict], campaign_id: str | None = None,
+                       recipient_id: str | None = None, event_type: str | None = None,
+                       start: int | None = None, end: int | None = None) -> list[dict]:
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for event in events:
+        if campaign_id and event["campaign_id"] != campaign_id:
+            continue
+        if recipient_id and event["recipient_id"] != recipient_id:
+            continue
+        if event_type and event["event_type"] != event_type:
+            continue
+        if (start is not None and event["epoch"] < start) or \
+                (end is not None and event["epoch"] > end):
+            continue
+        groups[(event["campaign_id"], event["recipient_id"])].append(event)
+    rows = []
+    for (cid, rid), group in groups.items():
+        counts = {name: 0 for name in COUNTS.values()}
+        for event in group:
+            counts[COUNTS[event["event_type"]]] += 1
+        last = max(group, key=lambda e: (e["epoch"], e["event_type"]))
+        rows.append({
+            "recipient_id": rid,
+            "campaign_id": cid,
+            **counts,
+            "first_activity": datetime.utcfromtimestamp(min(e["epoch"] for e in group))
+            .strftime("%Y-%m-%d %H:%M:%S"),
+            "last_activity": datetime.utcfromtimestamp(last["epoch"])
+            .strftime("%Y-%m-%d %H:%M:%S"),
+            "last_event_type": last["event_type"],
+            "clicked_links": sorted({e["link_url"] for e in group
+                                     if e["event_type"] == "click" and e["link_url"]}),
+            "_sort": (-last["epoch"], cid, rid),
+        })
+    rows.sort(key=lambda r: r["_sort"])
+    for row in rows:
+        del row["_sort"]
+    return rows

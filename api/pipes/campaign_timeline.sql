@@ -1,0 +1,56 @@
+-- campaign_timeline: one campaign's metrics per bucket (hour, day, week from Monday,
+-- month; UTC). Whole hours from campaign_hourly, partial edge hours from raw rows; an
+-- hour always lies inside one bucket, so merging per bucket stays exact. Empty
+-- buckets are filled with zeros by the API.
+SELECT
+    bucket,
+    sum(sends) AS sends,
+    sum(delivered) AS delivered,
+    sum(opens) AS opens,
+    sum(clicks) AS clicks,
+    sum(bounces) AS bounces,
+    sum(complaints) AS complaints,
+    sum(unsubscribes) AS unsubscribes,
+    uniqExactMerge(unique_opens) AS unique_opens,
+    uniqExactMerge(unique_clicks) AS unique_clicks,
+    if(sends = 0, NULL, round(opens / sends * 100, 2)) AS open_rate,
+    if(opens = 0, NULL, round(clicks / opens * 100, 2)) AS click_to_open_rate,
+    if(sends = 0, NULL, round(bounces / sends * 100, 2)) AS bounce_rate,
+    if(sends = 0, NULL, round(unsubscribes / sends * 100, 2)) AS unsubscribe_rate
+FROM
+(
+    SELECT
+        multiIf({granularity:String} = 'hour', hour,
+                {granularity:String} = 'day', toStartOfDay(hour),
+                {granularity:String} = 'week', toDateTime(toMonday(hour), 'UTC'),
+                toDateTime(toStartOfMonth(hour), 'UTC')) AS bucket,
+        sends, delivered, opens, clicks, bounces, complaints, unsubscribes,
+        unique_opens, unique_clicks
+    FROM campaign_hourly
+    WHERE campaign_id = {campaign_id:String}
+      AND hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}
+
+    UNION ALL
+
+    SELECT
+        multiIf({granularity:String} = 'hour', toStartOfHour(timestamp),
+                {granularity:String} = 'day', toStartOfDay(timestamp),
+                {granularity:String} = 'week', toDateTime(toMonday(timestamp), 'UTC'),
+                toDateTime(toStartOfMonth(timestamp), 'UTC')) AS bucket,
+        countIf(event_type = 'send') AS sends,
+        countIf(event_type = 'delivered') AS delivered,
+        countIf(event_type = 'open') AS opens,
+        countIf(event_type = 'click') AS clicks,
+        countIf(event_type = 'bounce') AS bounces,
+        countIf(event_type = 'complaint') AS complaints,
+        countIf(event_type = 'unsubscribe') AS unsubscribes,
+        uniqExactStateIf(recipient_id, event_type = 'open') AS unique_opens,
+        uniqExactStateIf(recipient_id, event_type = 'click') AS unique_clicks
+    FROM email_events
+    WHERE campaign_id = {campaign_id:String}
+      AND timestamp >= {start_date:DateTime('UTC')} AND timestamp <= {end_date:DateTime('UTC')}
+      AND NOT (timestamp >= {whole_from:DateTime('UTC')} AND timestamp < {whole_to:DateTime('UTC')})
+    GROUP BY bucket
+)
+GROUP BY bucket
+ORDER BY bucket
