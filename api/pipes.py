@@ -60,21 +60,52 @@ def require(value: str | None, name: str) -> str:
     return value
 
 
-def _range(params: Mapping[str, str]) -> dict[str, object]:
+def _range(params: Mapping[str, str]) -> tuple[dict[str, object], bool]:
+    """Bound range parameters, and whether the range has partial hours (raw rows needed)."""
     start, end = date_range(params)
     whole_from, whole_to = whole_hours(start, end)
+    # Events end in 2105 (see ingest.contract), so an open end has no partial last hour.
+    partial = whole_from >= whole_to or start < whole_from or (
+        end < MAX_EPOCH and end + 1 > whole_to)
     return {
         "start_date": sql_datetime(start),
         "end_date": sql_datetime(end),
         "whole_from": sql_datetime(whole_from),
         "whole_to": sql_datetime(whole_to),
-    }
+    }, partial
+
+
+RATES = (  # name, numerator, denominator: percentages, None when the denominator is 0
+    ("open_rate", "opens", "sends"),
+    ("click_to_open_rate", "clicks", "opens"),
+    ("bounce_rate", "bounces", "sends"),
+    ("unsubscribe_rate", "unsubscribes", "sends"),
+)
+
+
+def add_rates(result: PipeResult, before: str | None = None) -> PipeResult:
+    """Append the rate columns (before column `before`, if given)."""
+    index = {name: i for i, name in enumerate(result.names)}
+    at = index[before] if before else len(result.names)
+    rows = []
+    for row in result.rows:
+        rates = tuple(
+            None if not row[index[den]] else round(row[index[num]] / row[index[den]] * 100, 2)
+            for _, num, den in RATES
+        )
+        rows.append(row[:at] + rates + row[at:])
+    result.rows = rows
+    result.names[at:at] = [name for name, _, _ in RATES]
+    result.types[at:at] = ["Nullable(Float64)"] * len(RATES)
+    return result
 
 
 # -- campaign_stats ----------------------------------------------------------------
 def plan_campaign_stats(params: Mapping[str, str]) -> Plan:
-    return Plan("campaign_stats.sql",
-                {"campaign_id": get_string(params, "campaign_id") or "", **_range(params)})
+    bound, partial = _range(params)
+    return Plan("campaign_stats.sql" if partial else "campaign_stats_hours.sql",
+                {"campaign_id": get_string(params, "campaign_id") or "", **bound},
+                lambda result: add_rates(result, before="campaign_start"))
 
 
 # -- campaign_timeline -------------------------------------------------------------
@@ -109,13 +140,13 @@ def _bucket_count(start: int, end: int, granularity: str) -> int:
 def _fill_buckets(granularity: str, start: int | None, end: int | None) -> Finish:
     def finish(result: PipeResult) -> PipeResult:
         if not result.rows and (start is None or end is None):
-            return result
+            return add_rates(result)
         by_bucket = {row[0].replace(tzinfo=None): row for row in result.rows}
         first = (datetime.fromtimestamp(start, UTC).replace(tzinfo=None) if start is not None
                  else min(by_bucket))
         last = (datetime.fromtimestamp(end, UTC).replace(tzinfo=None) if end is not None
                 else max(by_bucket))
-        zeros = (0,) * 9 + (None,) * 4
+        zeros = (0,) * 9
         rows = []
         bucket = bucket_start(first, granularity)
         last_bucket = bucket_start(last, granularity)
@@ -123,7 +154,7 @@ def _fill_buckets(granularity: str, start: int | None, end: int | None) -> Finis
             rows.append(by_bucket.get(bucket, (bucket, *zeros)))
             bucket = next_bucket(bucket, granularity)
         result.rows = rows
-        return result
+        return add_rates(result)
 
     return finish
 
@@ -131,7 +162,7 @@ def _fill_buckets(granularity: str, start: int | None, end: int | None) -> Finis
 def plan_campaign_timeline(params: Mapping[str, str]) -> Plan:
     campaign_id = require(get_string(params, "campaign_id"), "campaign_id")
     granularity = get_choice(params, "granularity", GRANULARITIES, "hour")
-    bound = _range(params)
+    bound, partial = _range(params)
     start_epoch, end_epoch = date_range(params)
     start = start_epoch if params.get("start_date") else None
     end = end_epoch if params.get("end_date") else None
@@ -140,7 +171,7 @@ def plan_campaign_timeline(params: Mapping[str, str]) -> Plan:
         raise ParameterError(
             f"Parameter 'granularity': {granularity} buckets between start_date and end_date "
             f"would exceed {MAX_BUCKETS} rows; use a coarser granularity or a shorter range")
-    return Plan("campaign_timeline.sql",
+    return Plan("campaign_timeline.sql" if partial else "campaign_timeline_hours.sql",
                 {"campaign_id": campaign_id, "granularity": granularity, **bound},
                 _fill_buckets(granularity, start, end))
 

@@ -108,6 +108,19 @@ def test_whole_range_matches_oracle(api):
     compare(api, campaign_id="camp_1")
 
 
+def test_hour_aligned_ranges_use_rollup_alone_and_match(api):
+    from api.pipes import plan_campaign_stats
+
+    aligned = {"start_date": "2025-05-01 01:00:00", "end_date": "2025-05-01 20:59:59"}
+    assert plan_campaign_stats(aligned).sql_file == "campaign_stats_hours.sql"
+    assert plan_campaign_stats({"start_date": "2025-05-01"}).sql_file == \
+        "campaign_stats_hours.sql"
+    assert plan_campaign_stats({"end_date": "2025-05-01 20:59:58"}).sql_file == \
+        "campaign_stats.sql"
+    compare(api, **aligned)
+    compare(api, start_date="2025-05-01", end_date="2025-05-02 23:59:59", campaign_id="camp_2")
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(start=st.integers(-3600, 4 * 86400), length=st.integers(0, 3 * 86400),

@@ -79,6 +79,12 @@ def test_timeline_whole_range(api, granularity):
     check_timeline(api, granularity, None, None)
 
 
+@pytest.mark.parametrize("granularity", ["hour", "day", "week", "month"])
+def test_timeline_hour_aligned_range(api, granularity):
+    start = calendar.timegm((2025, 4, 30, 0, 0, 0))
+    check_timeline(api, granularity, start, start + 3 * 86400 - 1)
+
+
 def test_timeline_zero_fills_and_weeks_start_monday(api):
     body = get(api, "campaign_timeline", campaign_id="camp_2", granularity="week",
                start_date="2025-03-01", end_date="2025-03-31 23:59:59")

@@ -1,7 +1,9 @@
 -- campaign_stats: whole hours come from campaign_hourly, the partial hours at either
 -- end of [start_date, end_date] from raw rows; unique counts merge exact states.
 -- {whole_from, whole_to} is the half-open range of whole hours inside the window
--- (empty when whole_from >= whole_to).
+-- (empty when whole_from >= whole_to). Rates are added by the API (api/pipes.py).
+-- campaign_stats_hours.sql is the same without the raw part, for ranges without
+-- partial hours (ClickHouse plans it in half the time).
 SELECT
     campaign_id,
     sum(sends) AS sends,
@@ -13,10 +15,6 @@ SELECT
     sum(unsubscribes) AS unsubscribes,
     uniqExactMerge(unique_opens) AS unique_opens,
     uniqExactMerge(unique_clicks) AS unique_clicks,
-    if(sends = 0, NULL, round(opens / sends * 100, 2)) AS open_rate,
-    if(opens = 0, NULL, round(clicks / opens * 100, 2)) AS click_to_open_rate,
-    if(sends = 0, NULL, round(bounces / sends * 100, 2)) AS bounce_rate,
-    if(sends = 0, NULL, round(unsubscribes / sends * 100, 2)) AS unsubscribe_rate,
     CAST(min(first_event) AS DateTime('UTC')) AS campaign_start,
     CAST(max(last_event) AS DateTime('UTC')) AS last_activity
 FROM

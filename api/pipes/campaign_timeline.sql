@@ -1,7 +1,7 @@
 -- campaign_timeline: one campaign's metrics per bucket (hour, day, week from Monday,
 -- month; UTC). Whole hours from campaign_hourly, partial edge hours from raw rows; an
 -- hour always lies inside one bucket, so merging per bucket stays exact. Empty
--- buckets are filled with zeros by the API.
+-- buckets are filled with zeros and rates added by the API (api/pipes.py).
 SELECT
     bucket,
     sum(sends) AS sends,
@@ -12,11 +12,7 @@ SELECT
     sum(complaints) AS complaints,
     sum(unsubscribes) AS unsubscribes,
     uniqExactMerge(unique_opens) AS unique_opens,
-    uniqExactMerge(unique_clicks) AS unique_clicks,
-    if(sends = 0, NULL, round(opens / sends * 100, 2)) AS open_rate,
-    if(opens = 0, NULL, round(clicks / opens * 100, 2)) AS click_to_open_rate,
-    if(sends = 0, NULL, round(bounces / sends * 100, 2)) AS bounce_rate,
-    if(sends = 0, NULL, round(unsubscribes / sends * 100, 2)) AS unsubscribe_rate
+    uniqExactMerge(unique_clicks) AS unique_clicks
 FROM
 (
     SELECT
