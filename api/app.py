@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.auth import AuthError, TokenStore, authorize
 from api.formats import RENDERERS
+from api.metrics import Metrics, MetricsMiddleware
+from api.openapi import openapi_document
 from api.params import ParameterError, get_int
 from api.pipes import PIPES, PIPES_DIR
 from api.query import QueryPool
@@ -193,26 +195,12 @@ async def health_endpoint(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    state = _state(request)
-    lines: list[str] = []
-    stats = state.worker_stats
-    if stats is not None:
-        for metric, value, kind, help_text in (
-            ("campaigns_events_consumed_total", stats.consumed, "counter", "Records consumed"),
-            ("campaigns_events_inserted_total", stats.inserted, "counter", "Events stored"),
-            ("campaigns_events_quarantined_total", stats.quarantined, "counter",
-             "Records quarantined"),
-            ("campaigns_duplicates_dropped_total", stats.duplicates, "counter",
-             "Duplicate event_ids dropped"),
-            ("campaigns_batches_total", stats.batches, "counter", "Batches inserted"),
-            ("campaigns_consumer_lag", stats.lag, "gauge", "Records behind the log end"),
-            ("campaigns_insert_seconds_total", stats.insert_seconds_total, "counter",
-             "Time spent inserting"),
-        ):
-            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}",
-                      f"{metric} {value}"]
-    return PlainTextResponse("\n".join(lines) + "\n",
-                             media_type="text/plain; version=0.0.4")
+    return Response(request.app.state.metrics.render(),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    return JSONResponse(openapi_document(str(request.base_url).rstrip("/")))
 
 
 def create_app(state: ApiState) -> Starlette:
@@ -226,8 +214,12 @@ def create_app(state: ApiState) -> Starlette:
             Route("/v0/admin/replay/{job}", replay_status_endpoint, methods=["GET"]),
             Route("/health", health_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
     )
+    metrics = Metrics(state.worker_stats)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.metrics = metrics
     app.state.api = state
     state.limiter = RateLimiter(state.settings.rate_limit_rps)
     return app

@@ -37,6 +37,7 @@ class WorkerStats:
     positions: dict[int, int] = field(default_factory=dict)
     started: bool = False
     assigned: bool = False
+    observers: list = field(default_factory=list)  # called with each insert's seconds
 
     @property
     def lag(self) -> int:
@@ -186,6 +187,8 @@ class IngestWorker:
         s.duplicates += batch.duplicates
         s.last_insert_seconds = elapsed
         s.insert_seconds_total += elapsed
+        for observe in s.observers:
+            observe(elapsed)
         offsets = []
         for p, (_, last) in batch.ranges.items():
             s.positions[p] = last + 1

@@ -131,3 +131,28 @@ def test_any_second_range_matches_oracle(api, start, length, campaign):
     if campaign:
         params["campaign_id"] = campaign
     compare(api, **params)
+
+
+def test_openapi_describes_every_endpoint_and_parameter(api):
+    from api.pipes import PIPES
+
+    doc = api.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    for name, pipe in PIPES.items():
+        operation = doc["paths"][f"/v0/pipes/{name}.{{format}}"]["get"]
+        documented = {p["name"] for p in operation["parameters"]}
+        assert set(pipe.parameters) | {"format", "token"} == documented
+    assert "post" in doc["paths"]["/v0/events"]
+    timeline = doc["paths"]["/v0/pipes/campaign_timeline.{format}"]["get"]["parameters"]
+    assert next(p for p in timeline if p["name"] == "campaign_id")["required"] is True
+
+
+def test_metrics_histograms_by_endpoint_and_status(api):
+    api.get("/v0/pipes/campaign_stats.json", headers=auth())
+    api.get("/v0/pipes/campaign_stats.json", params={"start_date": "bad"}, headers=auth())
+    api.get("/v0/pipes/campaign_stats.json")
+    text = api.get("/metrics").text
+    for status in ("200", "400", "401"):
+        assert f'campaigns_api_request_seconds_count{{endpoint="pipe:campaign_stats",' \
+               f'status="{status}"}} 1.0' in text, text[:2000]
+    assert "campaigns_api_request_seconds_bucket" in text

@@ -63,6 +63,9 @@ def test_events_through_kafka_reach_campaign_stats(kafka, topic, tmp_data_dir):
         assert health["inserted"] + health["quarantined"] + health["duplicates_dropped"] \
             == len(lines)
         assert_matches_oracle(serve, lines)
+        metrics = serve.get("/metrics").text
+        assert f"campaigns_events_inserted_total {float(len(events))}" in metrics
+        assert "campaigns_insert_seconds_count" in metrics
         assert_matches_oracle(serve, lines, campaign_id="camp_3")
         assert_matches_oracle(serve, lines, start_date="2025-05-01 03:17:09",
                               end_date="2025-05-02 11:00:00")
