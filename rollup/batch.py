@@ -49,12 +49,30 @@ def batch_token(topic: str, ranges: dict[int, tuple[int, int]]) -> str:
     return hashlib.sha256(f"{topic}|{spec}".encode()).hexdigest()[:40]
 
 
-def offset_ranges(records: list[KafkaRecord]) -> dict[int, tuple[int, int]]:
-    ranges: dict[int, tuple[int, int]] = {}
+def in_log_order(records: list[KafkaRecord]) -> tuple[list[KafkaRecord],
+                                                      dict[int, tuple[int, int]]]:
+    """Records ordered by (partition, offset), and each partition's offset range.
+
+    A fixed order keeps a re-sent batch's rows, and so its per-partition block numbering,
+    identical. Consumers deliver each partition in offset order already, so grouping by
+    partition is enough (checked, and sorted only if not)."""
+    by_partition: dict[int, list[KafkaRecord]] = {}
     for record in records:
-        first, last = ranges.get(record.partition, (record.offset, record.offset))
-        ranges[record.partition] = (min(first, record.offset), max(last, record.offset))
-    return ranges
+        group = by_partition.get(record.partition)
+        if group is None:
+            by_partition[record.partition] = [record]
+        else:
+            group.append(record)
+    ordered: list[KafkaRecord] = []
+    ranges: dict[int, tuple[int, int]] = {}
+    for partition in sorted(by_partition):
+        group = by_partition[partition]
+        offsets = [r.offset for r in group]
+        if any(a >= b for a, b in zip(offsets, offsets[1:], strict=False)):
+            group.sort(key=lambda r: r.offset)
+        ordered.extend(group)
+        ranges[partition] = (group[0].offset, group[-1].offset)
+    return ordered, ranges
 
 
 def quarantine_row(rejection: Rejection, import_id: str) -> list:
@@ -82,8 +100,7 @@ def plan_batch(
     With `dropped_override` (recovery), the duplicates are the recorded ones, not
     those `seen` would pick now: the rebuilt batch must equal the first one.
     """
-    # A fixed row order keeps the per-partition block numbering identical on re-send.
-    records = sorted(records, key=lambda r: (r.partition, r.offset))
+    records, ranges = in_log_order(records)
     events: list[Event] = []
     event_keys: list[tuple[int, int]] = []
     quarantine: list[list] = []
@@ -107,19 +124,10 @@ def plan_batch(
     dropped = [key for key, k in zip(event_keys, keep, strict=True) if not k]
     kept = [e for e, k in zip(events, keep, strict=True) if k]
 
-    columns: dict[str, list] = {
-        "event_id": [e.event_id for e in kept],
-        "timestamp": [e.timestamp for e in kept],
-        "event_type": [e.event_type for e in kept],
-        "campaign_id": [e.campaign_id for e in kept],
-        "email_id": [e.email_id for e in kept],
-        "recipient_id": [e.recipient_id for e in kept],
-        "recipient_email": [e.recipient_email for e in kept],
-        "link_url": [e.link_url for e in kept],
-        "metadata": [e.metadata for e in kept],
-        "user_agent": [e.user_agent for e in kept],
-    }
-    ranges = offset_ranges(records)
+    columns: dict[str, list] = dict.fromkeys(FIELDS, ())
+    if kept:
+        columns = dict(zip(FIELDS, (list(column) for column in zip(*kept, strict=True)),
+                           strict=True))
     return Batch(
         topic=topic,
         token=batch_token(topic, ranges),

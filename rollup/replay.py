@@ -1,8 +1,8 @@
 """`campaigns replay`: rebuild the rollups into shadow tables, then swap them in.
 
 The shadow schema is a second database built by the same migrations (tables and
-views). `--source raw` copies the raw table into it partition by partition, so the
-shadow views compute the rollups exactly as the live ones do; `--source topic`
+views). `--source raw` runs each live view's own SELECT (as ClickHouse stores it) over
+the raw table, month by month, into the shadow rollups; `--source topic`
 re-ingests the Kafka topic into it from the beginning up to where the live worker
 stands. Then `EXCHANGE TABLES` swaps each table in (the live views resolve their
 tables by name, so they feed the new tables from then on). The live worker is
@@ -79,19 +79,41 @@ def _stop_offsets(live: Client, topic: str, partitions: list[int]) -> dict[int, 
     return stop
 
 
-def _copy_raw(live: Client, shadow_db: str, progress: ReplayProgress) -> None:
-    progress.rows_total = live.command("SELECT count() FROM email_events")
-    partitions = [row[0] for row in live.query(
-        "SELECT partition_id, sum(rows) FROM system.parts WHERE database = currentDatabase() "
-        "AND table = 'email_events' AND active GROUP BY partition_id ORDER BY partition_id"
-    ).result_rows]
-    sql = load_sql(SQL / "replay_copy_raw.sql").replace("{shadow_db}", _identifier(shadow_db))
-    for partition in partitions:
-        summary = live.command(sql, parameters={"partition_id": partition},
-                               settings={"max_insert_threads": 2, "max_threads": 2})
-        del summary
-        progress.rows_done = live.command(
-            f"SELECT count() FROM {_identifier(shadow_db)}.email_events")
+def _views(live: Client, live_db: str) -> list[tuple[str, str]]:
+    """(target table, SELECT) of each live view on the raw table, as ClickHouse stores it."""
+    rows = live.query(load_sql(SQL / "replay_views.sql"), parameters={"database": live_db})
+    views = []
+    for name, select in rows.result_rows:
+        target = name.removesuffix("_mv")
+        if target not in ROLLUP_TABLES:
+            raise RuntimeError(f"view {name} feeds an unknown table")
+        views.append((target, select))
+    if {t for t, _ in views} != set(ROLLUP_TABLES):
+        raise RuntimeError(f"expected views for {ROLLUP_TABLES}, found {views}")
+    return views
+
+
+def _rebuild_from_raw(live: Client, live_db: str, shadow_db: str,
+                      progress: ReplayProgress) -> None:
+    """Run each live view's own SELECT over the whole raw table, month by month, into the
+    shadow rollups: one aggregation pass per rollup, no copy of the raw rows."""
+    partitions = live.query(load_sql(SQL / "replay_partitions.sql"),
+                            parameters={"database": live_db}).result_rows
+    views = _views(live, live_db)
+    source = f"FROM {_identifier(live_db)}.email_events"
+    progress.rows_total = sum(rows for _, rows in partitions) * len(views)
+    for target, select in views:
+        if select.count(source) != 1:
+            raise RuntimeError(f"unexpected view SELECT for {target}: {select}")
+        per_partition = select.replace(
+            source, f"{source} WHERE _partition_id = {{partition_id:String}}")
+        for partition_id, rows in partitions:
+            live.command(
+                f"INSERT INTO {shadow_db}.{_identifier(target)} {per_partition}",
+                parameters={"partition_id": partition_id},
+                settings={"insert_deduplicate": 0, "optimize_on_insert": 0},
+            )
+            progress.rows_done += rows
 
 
 def _reingest_topic(settings: Settings, live: Client, shadow: Client,
@@ -143,7 +165,7 @@ def rebuild(settings: Settings, source: str, gate: AbstractContextManager | None
         migrate(shadow)
         with gate or nullcontext():
             if source == "raw":
-                _copy_raw(live, shadow_db, progress)
+                _rebuild_from_raw(live, live_db, shadow_db, progress)
                 tables = ROLLUP_TABLES
             elif source == "topic":
                 _reingest_topic(settings, live, shadow, progress)

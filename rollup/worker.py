@@ -8,6 +8,7 @@ newest recorded batch of a partition can be incomplete (see rollup/sink.py).
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,6 +90,10 @@ class IngestWorker:
         self._buffer: list[KafkaRecord] = []
         # Held while a batch is written; `campaigns replay` holds it to pause ingestion.
         self.gate = threading.Lock()
+        # One planned batch waits while the previous one is written (2 cores: Python
+        # validation overlaps ClickHouse's insert, which releases the GIL).
+        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        self._writer_error: BaseException | None = None
 
     # -- recovery --------------------------------------------------------------
     def _fetch_exact(self, recorded: RecordedBatch) -> list:
@@ -144,6 +149,7 @@ class IngestWorker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]
+        self._drain()  # a batch still being written must land before recovery reads the log
         with self.gate:
             resume = self._recover(numbers)
         for tp in partitions:
@@ -165,21 +171,60 @@ class IngestWorker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {tp.partition for tp in partitions}
         self._buffer = [r for r in self._buffer if r.partition not in revoked]
+        self._drain()  # finish what was planned before another worker takes over
         for p in revoked:
             self.stats.positions.pop(p, None)
             self.stats.high_watermarks.pop(p, None)
 
-    # -- main loop -------------------------------------------------------------
-    def _flush(self) -> Batch | None:
+    # -- pipeline: plan here, write on the writer thread -------------------------
+    def _plan(self) -> None:
+        """Plan the buffered records as a batch and hand it to the writer (blocks while
+        the writer is busy with the previous one: backpressure)."""
         if not self._buffer:
-            return None
+            return
         records, self._buffer = self._buffer, []
         batch = plan_batch(self.topic, records, self.seen)
+        # Remember its ids now, so the next batch is planned against it. If this batch
+        # never gets recorded (crash), its records are consumed and planned again.
+        self.seen.add(batch.kept_digests, int(time.time()))
+        while True:
+            self._check_writer()
+            try:
+                self._queue.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _drain(self) -> None:
+        """Wait until every planned batch is written."""
+        while self._queue.unfinished_tasks:
+            self._check_writer()
+            time.sleep(0.005)
+
+    def _check_writer(self) -> None:
+        if self._writer_error is not None:
+            raise RuntimeError("batch writer failed") from self._writer_error
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                self._queue.task_done()
+                return
+            try:
+                self._write(batch)
+            except BaseException as exc:  # stop consuming: never skip a batch
+                self._writer_error = exc
+                log.exception("writing batch %s failed", batch.token)
+                self._queue.task_done()
+                return
+            self._queue.task_done()
+
+    def _write(self, batch: Batch) -> None:
         with self.gate:
             started = time.perf_counter()
             self.sink.write(batch)
             elapsed = time.perf_counter() - started
-        self.seen.add(batch.kept_digests, int(time.time()))
         s = self.stats
         s.batches += 1
         s.inserted += batch.events
@@ -193,15 +238,18 @@ class IngestWorker:
         for p, (_, last) in batch.ranges.items():
             s.positions[p] = last + 1
             offsets.append(TopicPartition(self.topic, p, last + 1))
-        if self._consumer is not None:
+        consumer = self._consumer
+        if consumer is not None:
             # Advisory only (lag monitoring): recovery reads positions from ClickHouse.
-            self._consumer.commit(offsets=offsets, asynchronous=True)
-            self._refresh_watermarks(self._consumer)
-        return batch
+            consumer.commit(offsets=offsets, asynchronous=True)
+            self._refresh_watermarks(consumer)
 
+    # -- main loop -------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         loaded = self.sink.load_seen(self.seen)
         log.info("dedup window: %d event_ids loaded", loaded)
+        writer = threading.Thread(target=self._write_loop, name="batch-writer", daemon=True)
+        writer.start()
         consumer = Consumer(consumer_config(self.settings, **{
             "group.id": self.settings.consumer_group,
         }))
@@ -215,32 +263,37 @@ class IngestWorker:
         last_expire = time.monotonic()
         try:
             while not stop.is_set():
+                self._check_writer()
                 timeout = 0.1
                 if self._buffer:
                     timeout = max(0.0, first_at + max_delay - time.monotonic())
                 messages = consumer.consume(num_messages=min(10000, max_rows - len(self._buffer)),
                                             timeout=min(timeout, 0.1))
+                buffer = self._buffer
                 for message in messages:
                     error = message.error()
                     if error is not None:
                         if error.code() != KafkaError._PARTITION_EOF:
                             log.warning("consumer error: %s", error)
                         continue
-                    if not self._buffer:
+                    if not buffer:
                         first_at = time.monotonic()
-                    self._buffer.append(_to_record(message))
+                    buffer.append(_to_record(message))
                 self.stats.consumed += len(messages)
-                if self._buffer and (len(self._buffer) >= max_rows
-                                     or time.monotonic() - first_at >= max_delay):
-                    self._flush()
+                if buffer and (len(buffer) >= max_rows
+                               or time.monotonic() - first_at >= max_delay):
+                    self._plan()
                 if time.monotonic() - last_expire > 60:
                     self.seen.expire(int(time.time()))
                     last_expire = time.monotonic()
                     self._refresh_watermarks(consumer)
                 elif not messages:
                     self._refresh_watermarks(consumer)
-            self._flush()
+            self._plan()
+            self._drain()
         finally:
+            self._queue.put(None)
+            writer.join(timeout=120)
             consumer.close()
             self._consumer = None
 

@@ -68,7 +68,7 @@ def test_interrupted_replay_leaves_live_rollups_untouched(ch, ch_url, database, 
     def explode(*_args: object) -> None:
         raise KeyboardInterrupt("interrupted")
 
-    monkeypatch.setattr(replay, "_copy_raw", explode)
+    monkeypatch.setattr(replay, "_rebuild_from_raw", explode)
     with pytest.raises(KeyboardInterrupt):
         replay.rebuild(settings, "raw", database=database)
     assert ch.query(query).result_rows == before
