@@ -155,12 +155,17 @@ def backlog_rss(total: int) -> tuple[float, float, float, float]:
         assigned = serve.wait(lambda h: h.get("worker", {}).get("assigned"))
         rss_at_start, _ = serve.rss_mb()
         peak = rss_at_start
+        last_report = time.perf_counter()
         while True:
             health = serve.health()
             current, hwm = serve.rss_mb()
             peak = max(peak, hwm)
             if health and health["worker"]["stored_offsets"] >= total:
                 break
+            if time.perf_counter() - last_report > 10:
+                last_report = time.perf_counter()
+                stored = health["worker"]["stored_offsets"] if health else "?"
+                print(f"  backlog: {stored}/{total} stored, RSS {current:.0f} MB", flush=True)
             time.sleep(0.5)
         rate = total / (time.perf_counter() - assigned)
         return rss_at_start, peak, peak - rss_at_start, rate

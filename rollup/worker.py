@@ -94,6 +94,7 @@ class IngestWorker:
         # validation overlaps ClickHouse's insert, which releases the GIL).
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._writer_error: BaseException | None = None
+        self._written: queue.SimpleQueue[list[TopicPartition]] = queue.SimpleQueue()
 
     # -- recovery --------------------------------------------------------------
     def _fetch_exact(self, recorded: RecordedBatch) -> list:
@@ -238,10 +239,22 @@ class IngestWorker:
         for p, (_, last) in batch.ranges.items():
             s.positions[p] = last + 1
             offsets.append(TopicPartition(self.topic, p, last + 1))
-        consumer = self._consumer
-        if consumer is not None:
-            # Advisory only (lag monitoring): recovery reads positions from ClickHouse.
-            consumer.commit(offsets=offsets, asynchronous=True)
+        # The consumer is used only from the consuming thread (a commit from here can wait
+        # behind consume() indefinitely): hand the offsets over.
+        self._written.put(offsets)
+
+    def _commit_written(self, consumer: Consumer) -> None:
+        """Commit what the writer stored. Advisory only (lag monitoring): recovery reads
+        positions from ClickHouse."""
+        offsets: dict[int, TopicPartition] = {}
+        while True:
+            try:
+                for tp in self._written.get_nowait():
+                    offsets[tp.partition] = tp
+            except queue.Empty:
+                break
+        if offsets:
+            consumer.commit(offsets=list(offsets.values()), asynchronous=True)
             self._refresh_watermarks(consumer)
 
     # -- main loop -------------------------------------------------------------
@@ -280,6 +293,7 @@ class IngestWorker:
                         first_at = time.monotonic()
                     buffer.append(_to_record(message))
                 self.stats.consumed += len(messages)
+                self._commit_written(consumer)
                 if buffer and (len(buffer) >= max_rows
                                or time.monotonic() - first_at >= max_delay):
                     self._plan()
