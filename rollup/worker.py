@@ -70,8 +70,8 @@ def consumer_config(settings: Settings, **extra: object) -> dict[str, object]:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         # Bounded prefetch: memory stays flat whatever the backlog.
-        "queued.max.messages.kbytes": 65536,
-        "fetch.max.bytes": 52428800,
+        "queued.max.messages.kbytes": 16384,
+        "fetch.max.bytes": 16777216,
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
         "max.poll.interval.ms": 600000,
