@@ -66,11 +66,18 @@ async def pipe_endpoint(request: Request) -> Response:
     if fmt not in RENDERERS:
         return error(400, f"Unsupported format '{fmt}': use json, csv or ndjson")
     try:
-        authorize(state.tokens, request, f"PIPES:READ:{name}")
+        token = authorize(state.tokens, request, f"PIPES:READ:{name}")
     except AuthError as exc:
         return error(exc.status, exc.message)
+    if token.rps is not None:
+        decision = state.limiter.check(token.name, token.rps)
+        if not decision.allowed:
+            return error(429, "Too many requests: this token's rps limit is exceeded",
+                         decision.headers())
+    params: dict[str, str] = dict(request.query_params)
+    params.update(token.fixed_params.get(name, {}))  # a JWT's pinned values always win
     try:
-        plan = pipe.plan(request.query_params)
+        plan = pipe.plan(params)
     except ParameterError as exc:
         return error(400, str(exc))
     try:

@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.requests import Request
@@ -33,6 +33,9 @@ class Token:
     name: str
     token: str
     scopes: tuple[str, ...]
+    # JWTs only: parameters pinned per pipe ({"campaign_stats": {"campaign_id": "camp_1"}})
+    fixed_params: dict[str, dict[str, str]] = field(default_factory=dict)
+    rps: int | None = None
 
     def allows(self, scope: str) -> bool:
         return ADMIN in self.scopes or scope in self.scopes
@@ -149,11 +152,68 @@ def presented_token(request: Request) -> str | None:
     return request.query_params.get("token") or None
 
 
+def _looks_like_jwt(presented: str) -> bool:
+    return presented.startswith("eyJ") and presented.count(".") == 2
+
+
+def decode_jwt(store: TokenStore, presented: str) -> Token | None:
+    """A Tinybird-style JWT (HS256, signed with the admin token, `exp` required):
+    `scopes: [{"type": "PIPES:READ", "resource": <pipe>, "fixed_params": {...}}]` and an
+    optional `limits: {"rps": n}`. None when it does not verify."""
+    import jwt  # PyJWT
+
+    admin = next((t for t in store.tokens() if t.name == "admin"), None)
+    if admin is None:
+        return None
+    try:
+        claims = jwt.decode(presented, admin.token, algorithms=["HS256"],
+                            options={"require": ["exp"]})
+    except jwt.PyJWTError:
+        return None
+    scopes: list[str] = []
+    fixed: dict[str, dict[str, str]] = {}
+    for entry in claims.get("scopes") or []:
+        if not isinstance(entry, dict) or entry.get("type") != "PIPES:READ":
+            continue  # JWTs grant pipe reads only, as in Tinybird
+        resource = str(entry.get("resource", ""))
+        scopes.append(f"PIPES:READ:{resource}")
+        params = entry.get("fixed_params") or {}
+        if isinstance(params, dict):
+            fixed[resource] = {str(k): str(v) for k, v in params.items()}
+    limits = claims.get("limits") or {}
+    rps = limits.get("rps") if isinstance(limits, dict) else None
+    return Token(name=f"jwt:{claims.get('name', 'unnamed')}", token="", scopes=tuple(scopes),
+                 fixed_params=fixed, rps=int(rps) if isinstance(rps, int) and rps > 0 else None)
+
+
+def mint_jwt(store: TokenStore, name: str, pipes: list[str], fixed: dict[str, str],
+             ttl_seconds: int, rps: int | None = None) -> str:
+    import time
+
+    import jwt  # PyJWT
+
+    admin = next((t for t in store.tokens() if t.name == "admin"), None)
+    if admin is None:
+        raise ValueError("no admin token yet: start the server once, or set CAMPAIGNS_ADMIN_TOKEN")
+    claims: dict[str, object] = {
+        "name": name,
+        "exp": int(time.time()) + ttl_seconds,
+        "scopes": [{"type": "PIPES:READ", "resource": pipe, "fixed_params": fixed}
+                   for pipe in pipes],
+    }
+    if rps:
+        claims["limits"] = {"rps": rps}
+    return jwt.encode(claims, admin.token, algorithm="HS256")
+
+
 def authorize(store: TokenStore, request: Request, scope: str) -> Token:
     presented = presented_token(request)
     if presented is None:
         raise AuthError(401, "Token is missing: use 'Authorization: Bearer <token>' or ?token=")
-    token = store.lookup(presented)
+    if _looks_like_jwt(presented):
+        token = decode_jwt(store, presented)
+    else:
+        token = store.lookup(presented)
     if token is None:
         raise AuthError(401, "Invalid token")
     if not token.allows(scope):

@@ -35,11 +35,13 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated)
         self._lock = threading.Lock()
 
-    def check(self, key: str) -> Decision:
+    def check(self, key: str, rate: int | None = None) -> Decision:
+        """One request for `key`; `rate` overrides the default (a JWT's limits.rps)."""
+        rate = rate or self.rate
         now = time.monotonic()
         with self._lock:
-            tokens, updated = self._buckets.get(key, (float(self.rate), now))
-            tokens = min(float(self.rate), tokens + (now - updated) * self.rate)
+            tokens, updated = self._buckets.get(key, (float(rate), now))
+            tokens = min(float(rate), tokens + (now - updated) * rate)
             allowed = tokens >= 1.0
             if allowed:
                 tokens -= 1.0
@@ -47,8 +49,8 @@ class RateLimiter:
         missing = max(0.0, 1.0 - tokens)
         return Decision(
             allowed=allowed,
-            limit=self.rate,
+            limit=rate,
             remaining=int(tokens),
-            reset_seconds=math.ceil((self.rate - tokens) / self.rate),
-            retry_after=max(1, math.ceil(missing / self.rate)),
+            reset_seconds=math.ceil((rate - tokens) / rate),
+            retry_after=max(1, math.ceil(missing / rate)),
         )

@@ -90,6 +90,19 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         print(token.token)
         return 0
+    if args.token_command == "jwt":
+        from api.auth import mint_jwt
+
+        fixed = {}
+        for pair in args.fixed or []:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                print(f"error: --fixed takes NAME=VALUE, got {pair!r}", file=sys.stderr)
+                return 2
+            fixed[key] = value
+        store.ensure_admin(settings.admin_token)
+        print(mint_jwt(store, args.name, args.pipe, fixed, args.ttl, args.rps))
+        return 0
     if store.revoke(args.name):
         print(f"revoked {args.name}")
         return 0
@@ -135,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--scope", action="append", required=True,
                         help="ADMIN, PIPES:READ:<pipe>, DATASOURCES:APPEND:email_events, "
                              "DATASOURCES:READ:email_events (repeatable)")
+    jwt = token_sub.add_parser(
+        "jwt", help="sign a Tinybird-style JWT (pipe reads, optionally pinned parameters)")
+    jwt.add_argument("name")
+    jwt.add_argument("--pipe", action="append", required=True,
+                     help="a pipe the JWT may read (repeatable)")
+    jwt.add_argument("--fixed", action="append", metavar="NAME=VALUE",
+                     help="pin a parameter, e.g. campaign_id=camp_1 (repeatable)")
+    jwt.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    jwt.add_argument("--rps", type=int, help="requests per second limit")
     revoke = token_sub.add_parser("revoke", help="revoke a token")
     revoke.add_argument("name")
     return parser

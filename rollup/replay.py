@@ -101,7 +101,9 @@ def _rebuild_from_raw(live: Client, live_db: str, shadow_db: str,
                             parameters={"database": live_db}).result_rows
     views = _views(live, live_db)
     source = f"FROM {_identifier(live_db)}.email_events"
-    progress.rows_total = sum(rows for _, rows in partitions) * len(views)
+    # Progress counts raw rows: each row is read once per view.
+    progress.rows_total = sum(rows for _, rows in partitions)
+    steps_done = 0
     for target, select in views:
         if select.count(source) != 1:
             raise RuntimeError(f"unexpected view SELECT for {target}: {select}")
@@ -113,7 +115,8 @@ def _rebuild_from_raw(live: Client, live_db: str, shadow_db: str,
                 parameters={"partition_id": partition_id},
                 settings={"insert_deduplicate": 0, "optimize_on_insert": 0},
             )
-            progress.rows_done += rows
+            steps_done += rows
+            progress.rows_done = steps_done // len(views)
 
 
 def _reingest_topic(settings: Settings, live: Client, shadow: Client,

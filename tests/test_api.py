@@ -156,3 +156,33 @@ def test_metrics_histograms_by_endpoint_and_status(api):
         assert f'campaigns_api_request_seconds_count{{endpoint="pipe:campaign_stats",' \
                f'status="{status}"}} 1.0' in text, text[:2000]
     assert "campaigns_api_request_seconds_bucket" in text
+
+
+def test_jwt_with_fixed_params_sees_only_its_campaign(api, tmp_path):
+    import time
+
+    import jwt as pyjwt
+
+    from api.auth import TokenStore, mint_jwt
+
+    store = TokenStore(tmp_path / "tokens.json")
+    token = mint_jwt(store, "customer-1", ["campaign_stats"], {"campaign_id": "camp_1"}, 600)
+    url = "/v0/pipes/campaign_stats.json"
+    body = api.get(url, params={"token": token}).json()
+    assert [row["campaign_id"] for row in body["data"]] == ["camp_1"]
+    # asking for another campaign does not escape the pinned value
+    body = api.get(url, params={"campaign_id": "camp_2"}, headers=auth(token)).json()
+    assert [row["campaign_id"] for row in body["data"]] == ["camp_1"]
+    assert api.get("/v0/pipes/campaign_timeline.json", params={"campaign_id": "camp_1"},
+                   headers=auth(token)).status_code == 403
+    expired = pyjwt.encode({"name": "old", "exp": int(time.time()) - 10,
+                            "scopes": [{"type": "PIPES:READ", "resource": "campaign_stats"}]},
+                           ADMIN_TOKEN, algorithm="HS256")
+    assert api.get(url, headers=auth(expired)).status_code == 401
+    forged = pyjwt.encode({"name": "x", "exp": int(time.time()) + 60,
+                           "scopes": [{"type": "PIPES:READ", "resource": "campaign_stats"}]},
+                          "not-the-admin-token", algorithm="HS256")
+    assert api.get(url, headers=auth(forged)).status_code == 401
+    limited = mint_jwt(store, "slow", ["campaign_stats"], {}, 600, rps=2)
+    codes = [api.get(url, headers=auth(limited)).status_code for _ in range(5)]
+    assert 429 in codes and codes[0] == 200
