@@ -186,3 +186,16 @@ def test_jwt_with_fixed_params_sees_only_its_campaign(api, tmp_path):
     limited = mint_jwt(store, "slow", ["campaign_stats"], {}, 600, rps=2)
     codes = [api.get(url, headers=auth(limited)).status_code for _ in range(5)]
     assert 429 in codes and codes[0] == 200
+
+
+def test_tutorial_curl_urls_work_with_host_and_token_swapped(api):
+    # The tutorial's two GETs, verbatim but for host and token (utm_* parameters included).
+    first = ("/v0/pipes/campaign_stats.json?token=" + ADMIN_TOKEN +
+             "&campaign_id=camp_spring2023&start_date=2023-05-01+00%3A00%3A00"
+             "&end_date=2023-05-31+23%3A59%3A59&utm_source=DEV&utm_campaign=tb+create+--prompt+DEV")
+    second = ("/v0/pipes/campaign_stats.json?token=" + ADMIN_TOKEN +
+              "&campaign_id=camp_1&utm_source=DEV&utm_campaign=tb+create+--prompt+DEV")
+    response = api.get(first)
+    assert response.status_code == 200 and response.json()["rows"] == 0
+    body = api.get(second).json()
+    assert [row["campaign_id"] for row in body["data"]] == ["camp_1"]
