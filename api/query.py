@@ -39,6 +39,8 @@ class QueryPool:
                 names = [row[0] for row in described.result_rows]
                 types = [row[1] for row in described.result_rows]
         summary = result.summary or {}
+        # Every time column is UTC; name them all as Tinybird does (plain "DateTime").
+        types = ["DateTime" if t.startswith("DateTime(") else t for t in types]
         return PipeResult(
             names=names,
             types=types,

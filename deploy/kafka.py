@@ -61,7 +61,8 @@ class Broker:
         tmp = self.lib.with_name(self.lib.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         cmd = [
-            "mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+            "mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(POM),
+            "dependency:copy-dependencies",
             f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
         ]
         subprocess.run(cmd, check=True)

@@ -44,13 +44,20 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
+RECIPIENT=$(curl -fs "$BASE/v0/pipes/recipient_activity.json?campaign_id=camp_1&limit=1&token=$TOKEN" \
+  | $BIN/python -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["recipient_id"])')
+
 cat <<MSG
 
 Ready. campaigns serve is running (pid $(cat "$PIDFILE"), log $LOG); \`make stop\` stops it.
-Admin token: $TOKEN
+Admin token (the README's examples use \$TOKEN; paste this line first):
 
-  curl -s "$BASE/v0/pipes/campaign_stats.json?token=$TOKEN"
-  curl -s "$BASE/v0/pipes/campaign_stats.json?campaign_id=camp_1&start_date=2025-05-01+00:00:00&end_date=2025-05-31+23:59:59" -H "Authorization: Bearer $TOKEN"
+  export TOKEN=$TOKEN
+
+  curl -s "$BASE/v0/pipes/campaign_stats.json?token=\$TOKEN"
+  curl -s "$BASE/v0/pipes/campaign_stats.json?campaign_id=camp_1&start_date=2025-05-01+00:00:00&end_date=2025-05-31+23:59:59" -H "Authorization: Bearer \$TOKEN"
+  curl -s "$BASE/v0/pipes/campaign_timeline.json?campaign_id=camp_1&granularity=day" -H "Authorization: Bearer \$TOKEN"
+  curl -s "$BASE/v0/pipes/recipient_activity.json?recipient_id=$RECIPIENT" -H "Authorization: Bearer \$TOKEN"
 
 campaign_stats right now:
 MSG
@@ -60,7 +67,7 @@ body = json.load(sys.stdin)
 cols = ["campaign_id", "sends", "delivered", "opens", "unique_opens", "clicks", "bounces", "open_rate", "click_to_open_rate"]
 print("  " + "  ".join(f"{c:>13}" for c in cols))
 for row in body["data"]:
-    print("  " + "  ".join(f"{str(row[c]):>13}" for c in cols))
+    print("  " + "  ".join(f"{'null' if row[c] is None else row[c]!s:>13}" for c in cols))
 stats = body["statistics"]
 print("  (%d rows, %.1f ms)" % (body["rows"], stats["elapsed"] * 1000))
 '

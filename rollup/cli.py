@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a pipe the JWT may read (repeatable)")
     jwt.add_argument("--fixed", action="append", metavar="NAME=VALUE",
                      help="pin a parameter, e.g. campaign_id=camp_1 (repeatable)")
-    jwt.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    jwt.add_argument("--ttl", type=int, default=3600,
+                     help="seconds until it expires (default 3600)")
     jwt.add_argument("--rps", type=int, help="requests per second limit")
     revoke = token_sub.add_parser("revoke", help="revoke a token")
     revoke.add_argument("name")

@@ -15,7 +15,7 @@ from rollup.config import Settings
 from rollup.dedup import SeenEventIds
 from rollup.sink import ClickHouseSink
 
-ADMIN_TOKEN = "admin-secret"
+ADMIN_TOKEN = "admin-secret-long-enough-for-hs256-keys"
 
 
 def make_client(ch_url: str, database: str, data_dir: Path, **settings: object) -> TestClient:

@@ -181,7 +181,7 @@ def test_jwt_with_fixed_params_sees_only_its_campaign(api, tmp_path):
     assert api.get(url, headers=auth(expired)).status_code == 401
     forged = pyjwt.encode({"name": "x", "exp": int(time.time()) + 60,
                            "scopes": [{"type": "PIPES:READ", "resource": "campaign_stats"}]},
-                          "not-the-admin-token", algorithm="HS256")
+                          "not-the-admin-token-but-long-enough-too", algorithm="HS256")
     assert api.get(url, headers=auth(forged)).status_code == 401
     limited = mint_jwt(store, "slow", ["campaign_stats"], {}, 600, rps=2)
     codes = [api.get(url, headers=auth(limited)).status_code for _ in range(5)]
