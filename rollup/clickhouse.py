@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 from functools import cache
 from pathlib import Path
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ProgrammingError
 
 # Set on every insert: defaults differ across ClickHouse versions, and exactly-once
 # recovery depends on these (see rollup/sink.py).
@@ -30,9 +33,41 @@ def connect(url: str, database: str | None = None) -> Client:
     if url.startswith("chdb:"):
         path = url[len("chdb://"):]
         Path(path).mkdir(parents=True, exist_ok=True)
-        return clickhouse_connect.get_client(dsn=url, **extra)
+        _lock_directory(Path(path))
+        try:
+            return clickhouse_connect.get_client(dsn=url, **extra)
+        except ProgrammingError as exc:
+            raise SystemExit(_busy_message(path, str(exc))) from exc
     return clickhouse_connect.get_client(dsn=url, connect_timeout=10, send_receive_timeout=300,
                                          **extra)
+
+
+_held_locks: dict[Path, int] = {}
+
+
+def _busy_message(path: object, detail: str) -> str:
+    return (
+        f"cannot open the embedded ClickHouse directory {path}: {detail}\n"
+        "Embedded chDB allows one process per data directory: is `campaigns serve` "
+        "already running on it? Admin work on a live store goes through that server "
+        "(e.g. `campaigns replay` asks it over HTTP)."
+    )
+
+
+def _lock_directory(path: Path) -> None:
+    """Hold an exclusive lock on the directory for this process's lifetime: chDB does not
+    stop a second process from opening the same directory (seen with chDB 4.4), and two
+    engines writing one directory would corrupt it."""
+    key = path.resolve()
+    if key in _held_locks:
+        return
+    fd = os.open(key / ".campaigns.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise SystemExit(_busy_message(key, "locked by another process")) from exc
+    _held_locks[key] = fd  # released when the process exits
 
 
 @cache

@@ -40,10 +40,18 @@ def prepare(settings: Settings) -> str:
     applied = migrate(client)
     if applied:
         log.info("schema migrations applied: %s", ", ".join(applied))
+    from confluent_kafka import KafkaException
+
     from deploy.kafka import create_topic
 
-    create_topic(settings.kafka_bootstrap_servers, settings.kafka_topic)
-    create_topic(settings.kafka_bootstrap_servers, control_topic(settings), partitions=1)
+    try:
+        create_topic(settings.kafka_bootstrap_servers, settings.kafka_topic)
+        create_topic(settings.kafka_bootstrap_servers, control_topic(settings), partitions=1)
+    except KafkaException as exc:
+        raise SystemExit(
+            f"Kafka at {settings.kafka_bootstrap_servers} is not reachable ({exc}); start the "
+            "local broker with `make kafka-up` or set KAFKA_BOOTSTRAP_SERVERS"
+        ) from exc
     token, created = token_store(settings).ensure_admin(settings.admin_token)
     if created:
         log.warning("generated an admin token (stored in %s)", token_store(settings).path)

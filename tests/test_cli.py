@@ -81,3 +81,24 @@ def test_help_everywhere():
     for args in ([], ["serve"], ["emit"], ["replay"], ["migrate"], ["token"], ["token", "create"]):
         result = subprocess.run([CAMPAIGNS, *args, "--help"], capture_output=True, timeout=60)
         assert result.returncode == 0 and b"usage:" in result.stdout, args
+
+
+def test_clear_errors_for_unreachable_kafka_and_busy_data_dir(tmp_path):
+    result = run("serve", env={"CAMPAIGNS_DATA_DIR": str(tmp_path / "a"),
+                               "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert result.returncode != 0
+    assert b"not reachable" in result.stderr and b"make kafka-up" in result.stderr
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from rollup.clickhouse import connect;"
+         f"connect('chdb://{tmp_path / 'b' / 'clickhouse'}').command('SELECT 1');"
+         "print('open', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"open"
+        result = run("migrate", env={"CAMPAIGNS_DATA_DIR": str(tmp_path / "b")})
+        assert result.returncode != 0
+        assert b"one process per data directory" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
