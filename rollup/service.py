@@ -163,5 +163,6 @@ def run(settings: Settings, run_worker: bool, run_api: bool, banner: str) -> int
 
     app = build_app(settings, run_worker, run_api, on_ready=ready)
     worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
+    worker.spinner = None  # its terminal escape codes would land in log files
     worker.execute_from_commandline()
     return worker.exitcode if hasattr(worker, "exitcode") else 0
