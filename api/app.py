@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 import anyio
+from confluent_kafka.admin import AdminClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +18,7 @@ from api.formats import RENDERERS
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import openapi_document
 from api.params import ParameterError, get_int
-from api.pipes import PIPES, PIPES_DIR
+from api.pipes import PIPES, Plan
 from api.query import QueryPool
 from api.ratelimit import RateLimiter
 from ingest.events_api import DATASOURCE, append_events
@@ -38,8 +39,22 @@ class ApiState:
     worker_stats: WorkerStats | None = None
     producer: EventProducer | None = None
     replay: ReplayRunner | None = None
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(100))
     started: float = field(default_factory=time.time)
+    limiter: RateLimiter = field(init=False)
+    _admin_client: AdminClient | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.settings.rate_limit_rps)
+
+    def kafka_reachable(self) -> bool:
+        """One AdminClient for every /health call (each new one starts librdkafka threads)."""
+        if self._admin_client is None:
+            self._admin_client = AdminClient(
+                {"bootstrap.servers": self.settings.kafka_bootstrap_servers})
+        try:
+            return bool(self._admin_client.list_topics(timeout=2).brokers)
+        except Exception:  # noqa: BLE001
+            return False
 
     def get_producer(self) -> EventProducer:
         if self.producer is None:
@@ -80,14 +95,19 @@ async def pipe_endpoint(request: Request) -> Response:
         plan = pipe.plan(params)
     except ParameterError as exc:
         return error(400, str(exc))
+    return await _run(state, name, plan, fmt)
+
+
+async def _run(state: ApiState, name: str, plan: Plan, fmt: str) -> Response:
+    """Run a planned query off the event loop and render it in `fmt`."""
     try:
         result = await anyio.to_thread.run_sync(state.pool.run, load_sql(plan.sql_path),
                                                 plan.parameters)
         if plan.finish is not None:
             result = plan.finish(result)
     except Exception:
-        log.exception("pipe %s failed", name)
-        return error(500, f"Internal error while running pipe '{name}'")
+        log.exception("query %s failed", name)
+        return error(500, f"Internal error while running '{name}'")
     render, media_type = RENDERERS[fmt]
     return Response(render(result), media_type=media_type)
 
@@ -118,16 +138,13 @@ async def quarantine_endpoint(request: Request) -> Response:
     except AuthError as exc:
         return error(exc.status, exc.message)
     try:
-        parameters = {
+        plan = Plan("email_events_quarantine.sql", {
             "limit": get_int(request.query_params, "limit", 100, 0, 100_000),
             "offset": get_int(request.query_params, "offset", 0, 0, 10**9),
-        }
+        })
     except ParameterError as exc:
         return error(400, str(exc))
-    sql = load_sql(PIPES_DIR / "email_events_quarantine.sql")
-    result = await anyio.to_thread.run_sync(state.pool.run, sql, parameters)
-    render, media_type = RENDERERS[fmt]
-    return Response(render(result), media_type=media_type)
+    return await _run(state, "email_events_quarantine", plan, fmt)
 
 
 async def replay_start_endpoint(request: Request) -> Response:
@@ -160,20 +177,9 @@ async def replay_status_endpoint(request: Request) -> Response:
     return JSONResponse(job.as_dict())
 
 
-def _kafka_reachable(bootstrap: str) -> bool:
-    from confluent_kafka.admin import AdminClient
-
-    try:
-        metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
-        return bool(metadata.brokers)
-    except Exception:  # noqa: BLE001
-        return False
-
-
 async def health_endpoint(request: Request) -> Response:
     state = _state(request)
-    kafka_ok = await anyio.to_thread.run_sync(_kafka_reachable,
-                                              state.settings.kafka_bootstrap_servers)
+    kafka_ok = await anyio.to_thread.run_sync(state.kafka_reachable)
     try:
         clickhouse_ok = await anyio.to_thread.run_sync(state.pool.ping)
     except Exception:  # noqa: BLE001
@@ -228,5 +234,4 @@ def create_app(state: ApiState) -> Starlette:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.metrics = metrics
     app.state.api = state
-    state.limiter = RateLimiter(state.settings.rate_limit_rps)
     return app

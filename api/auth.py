@@ -142,6 +142,12 @@ class TokenStore:
                     found = token
             return found
 
+    def admin(self) -> Token | None:
+        """The admin token (the JWT signing key), from the cached file contents."""
+        with self._lock:
+            self._refresh()
+            return next((t for t in self._by_digest.values() if t.name == "admin"), None)
+
 
 def presented_token(request: Request) -> str | None:
     header = request.headers.get("authorization")
@@ -162,7 +168,7 @@ def decode_jwt(store: TokenStore, presented: str) -> Token | None:
     optional `limits: {"rps": n}`. None when it does not verify."""
     import jwt  # PyJWT
 
-    admin = next((t for t in store.tokens() if t.name == "admin"), None)
+    admin = store.admin()
     if admin is None:
         return None
     try:
@@ -192,7 +198,7 @@ def mint_jwt(store: TokenStore, name: str, pipes: list[str], fixed: dict[str, st
 
     import jwt  # PyJWT
 
-    admin = next((t for t in store.tokens() if t.name == "admin"), None)
+    admin = store.admin()
     if admin is None:
         raise ValueError("no admin token yet: start the server once, or set CAMPAIGNS_ADMIN_TOKEN")
     claims: dict[str, object] = {

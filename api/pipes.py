@@ -23,7 +23,7 @@ from api.params import (
     get_string,
     whole_hours,
 )
-from ingest.contract import EVENT_TYPE_ALIASES, EVENT_TYPES
+from ingest.contract import EVENT_TYPE_ALIASES, EVENT_TYPES, format_timestamp
 
 PIPES_DIR = Path(__file__).resolve().parent / "pipes"
 GRANULARITIES = ("hour", "day", "week", "month")
@@ -31,8 +31,7 @@ MAX_BUCKETS = 50_000
 Finish = Callable[[PipeResult], PipeResult]
 
 
-def sql_datetime(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+sql_datetime = format_timestamp  # epoch -> 'YYYY-MM-DD HH:MM:SS' UTC, as parameters take it
 
 
 @dataclass(frozen=True)

@@ -91,20 +91,6 @@ class Event(NamedTuple):
     metadata: str
     user_agent: str
 
-    def to_json_dict(self) -> dict[str, str]:
-        return {
-            "event_id": self.event_id,
-            "timestamp": format_timestamp(self.timestamp),
-            "event_type": self.event_type,
-            "campaign_id": self.campaign_id,
-            "email_id": self.email_id,
-            "recipient_id": self.recipient_id,
-            "recipient_email": self.recipient_email,
-            "link_url": self.link_url,
-            "metadata": self.metadata,
-            "user_agent": self.user_agent,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Rejection:

@@ -8,10 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import orjson
 from tqdm import tqdm
 
-from ingest.producer import EventProducer
+from ingest.producer import EventProducer, campaign_key
 
 
 @dataclass
@@ -38,24 +37,6 @@ def read_ndjson(stream: BinaryIO) -> Iterator[bytes]:
             yield line
 
 
-def key_of(line: bytes) -> bytes | None:
-    """campaign_id as the record key (None when the line has none: it will be quarantined)."""
-    start = line.find(b'"campaign_id":"')
-    if start >= 0:  # fast path for compact JSON without escapes in the value
-        end = line.find(b'"', start + 15)
-        value = line[start + 15:end]
-        if end > 0 and b"\\" not in value and line.count(b'"campaign_id"') == 1:
-            return value
-    elif line.find(b'"campaign_id"') < 0:
-        return None
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    value = record.get("campaign_id") if isinstance(record, dict) else None
-    return value.encode() if isinstance(value, str) else None
-
-
 def emit(lines: Iterable[bytes], producer: EventProducer, total: int | None = None,
          rate: float | None = None, progress: bool = True) -> EmitSummary:
     started = time.perf_counter()
@@ -66,7 +47,7 @@ def emit(lines: Iterable[bytes], producer: EventProducer, total: int | None = No
         if rate:
             send = producer.send
             for line in lines:
-                send(line, key_of(line))
+                send(line, campaign_key(line))
                 sent += 1
                 if sent % 1000 == 0:
                     bar.update(1000)
@@ -75,7 +56,7 @@ def emit(lines: Iterable[bytes], producer: EventProducer, total: int | None = No
                         time.sleep(ahead)
             bar.update(sent % 1000)
         else:
-            sent = producer.send_all(((line, key_of(line)) for line in lines), bar.update)
+            sent = producer.send_all(((line, campaign_key(line)) for line in lines), bar.update)
         undelivered = producer.flush(120)
     finally:
         bar.close()

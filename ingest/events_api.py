@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ingest.contract import Event, validate_message
-from ingest.producer import EventProducer
+from ingest.producer import EventProducer, campaign_key
 from rollup.batch import IMPORT_ID_HEADER
 
 DATASOURCE = "email_events"
@@ -69,16 +69,6 @@ def split_rows(body: bytes) -> list[bytes]:
         else:
             return [orjson.dumps(record)]
     return [line for line in (raw.strip() for raw in stripped.split(b"\n")) if line]
-
-
-def campaign_key(payload: bytes) -> bytes | None:
-    try:
-        record = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(record, dict) and isinstance(record.get("campaign_id"), str):
-        return record["campaign_id"].encode()
-    return None
 
 
 async def append_events(request: Request, producer: EventProducer, max_bytes: int) -> Response:

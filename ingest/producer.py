@@ -12,7 +12,26 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
+
+
+def campaign_key(line: bytes) -> bytes | None:
+    """campaign_id as the record key (None when the line has none: it will be quarantined)."""
+    start = line.find(b'"campaign_id":"')
+    if start >= 0:  # fast path for compact JSON without escapes in the value
+        end = line.find(b'"', start + 15)
+        value = line[start + 15:end]
+        if end > 0 and b"\\" not in value and line.count(b'"campaign_id"') == 1:
+            return value
+    elif line.find(b'"campaign_id"') < 0:
+        return None
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    value = record.get("campaign_id") if isinstance(record, dict) else None
+    return value.encode() if isinstance(value, str) else None
 
 
 def producer_config(bootstrap: str, **extra: object) -> dict[str, object]:
@@ -128,9 +147,6 @@ class EventProducer:
         if not self._report_successes:
             self.stats.delivered = self.stats.produced - self.stats.failed - remaining
         return remaining
-
-    def pending(self) -> int:
-        return len(self._producer)
 
     def close(self, timeout: float = 30.0) -> int:
         remaining = self.flush(timeout)

@@ -8,7 +8,7 @@ rebuilt after a crash has exactly the same rows and the same dedup token.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,8 +40,6 @@ class Batch:
     events: int = 0
     duplicates: int = 0
     quarantined: int = 0
-    max_event_time: int = 0
-    partitions_seen: set[int] = field(default_factory=set)
 
 
 def batch_token(topic: str, ranges: dict[int, tuple[int, int]]) -> str:
@@ -140,5 +138,4 @@ def plan_batch(
         events=len(kept),
         duplicates=len(dropped),
         quarantined=len(quarantine),
-        max_event_time=max(columns["timestamp"], default=0),
     )

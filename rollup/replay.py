@@ -25,15 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, TopicPartition
 
-from rollup.batch import plan_batch
+from rollup.batch import KafkaRecord, plan_batch
 from rollup.clickhouse import connect, load_sql
 from rollup.config import Settings
 from rollup.dedup import SeenEventIds
 from rollup.migrate import migrate
 from rollup.sink import ClickHouseSink
-from rollup.worker import _to_record, consumer_config
+from rollup.worker import read_offset_ranges
 
 SQL = Path(__file__).resolve().parent / "sql"
 ROLLUP_TABLES = ("campaign_hourly", "recipient_campaign", "recipient_campaign_by_recipient")
@@ -121,36 +120,39 @@ def _rebuild_from_raw(live: Client, live_db: str, shadow_db: str,
 
 def _reingest_topic(settings: Settings, live: Client, shadow: Client,
                     progress: ReplayProgress) -> None:
+    """The topic, from the beginning up to where the live worker stands, through the same
+    planning (validation, dedup, quarantine) and sink as the worker, into `shadow`."""
     topic = settings.kafka_topic
-    reader = Consumer(consumer_config(settings, **{"group.id": f"replay-{uuid.uuid4().hex}"}))
-    try:
-        metadata = reader.list_topics(topic, timeout=10).topics[topic]
-        partitions = sorted(metadata.partitions)
-        stop = _stop_offsets(live, topic, partitions)
-        progress.rows_total = sum(stop.values())
-        pending = {p for p in partitions if stop[p] > 0}
-        reader.assign([TopicPartition(topic, p, 0) for p in pending])
-        sink = ClickHouseSink(shadow, topic)
-        seen = SeenEventIds(settings.dedup_window_seconds)
-        buffer = []
-        while pending:
-            for message in reader.consume(num_messages=10_000, timeout=1.0):
-                if message.error() is not None:
-                    continue
-                p = message.partition()
-                if p not in pending or message.offset() >= stop[p]:
-                    continue
-                buffer.append(_to_record(message))
-                if message.offset() == stop[p] - 1:
-                    pending.discard(p)
-            if len(buffer) >= settings.batch_max_rows or (buffer and not pending):
-                batch = plan_batch(topic, buffer, seen)
-                sink.write(batch)
-                seen.add(batch.kept_digests, int(time.time()))
-                progress.rows_done += batch.records
-                buffer = []
-    finally:
-        reader.close()
+    partitions = _topic_partitions(settings)
+    stop = _stop_offsets(live, topic, partitions)
+    progress.rows_total = sum(stop.values())
+    sink = ClickHouseSink(shadow, topic)
+    seen = SeenEventIds(settings.dedup_window_seconds)
+    buffer: list[KafkaRecord] = []
+
+    def flush() -> None:
+        batch = plan_batch(topic, buffer, seen)
+        sink.write(batch)
+        seen.add(batch.kept_digests, int(time.time()))
+        progress.rows_done += batch.records
+        buffer.clear()
+
+    ranges = {p: (0, stop[p] - 1) for p in partitions}
+    for chunk in read_offset_ranges(settings, ranges, f"replay-{uuid.uuid4().hex}"):
+        buffer.extend(chunk)
+        if len(buffer) >= settings.batch_max_rows:
+            flush()
+    if buffer:
+        flush()
+
+
+def _topic_partitions(settings: Settings) -> list[int]:
+    from confluent_kafka.admin import AdminClient
+
+    topic = settings.kafka_topic
+    metadata = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers}) \
+        .list_topics(topic, timeout=10)
+    return sorted(metadata.topics[topic].partitions)
 
 
 def rebuild(settings: Settings, source: str, gate: AbstractContextManager | None = None,
@@ -191,9 +193,10 @@ def rebuild(settings: Settings, source: str, gate: AbstractContextManager | None
 
 
 class ReplayRunner:
-    """Replay jobs run inside `campaigns serve` (the process that owns the chDB directory)."""
+    """Replay jobs in a background thread: inside `campaigns serve` (the process that owns
+    the chDB directory), holding the worker's gate, or in the CLI when no server runs."""
 
-    def __init__(self, settings: Settings, gate: threading.Lock) -> None:
+    def __init__(self, settings: Settings, gate: threading.Lock | None = None) -> None:
         self.settings = settings
         self.gate = gate
         self.jobs: dict[str, ReplayProgress] = {}
@@ -220,7 +223,6 @@ def replay_command(settings: Settings, source: str,
                    echo: Callable[[str], None] = print) -> int:
     """CLI: through the running server if there is one, else directly."""
     import httpx
-    from tqdm import tqdm
 
     from rollup.service import token_store
 
@@ -238,42 +240,37 @@ def replay_command(settings: Settings, source: str,
         else:
             echo("warning: in server mode, stop the workers while replay runs, or events "
                  "ingested meanwhile miss the rebuilt rollups")
-        bar = tqdm(unit="rows", unit_scale=True, desc=f"replay {source}", file=sys.stderr)
-        progress = ReplayProgress(source)
-        worker = threading.Thread(target=lambda: _quiet(rebuild, settings, source, None,
-                                                        progress))
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.5)
-            bar.total = progress.rows_total or None
-            bar.n = progress.rows_done
-            bar.refresh()
-        bar.close()
-        return _report(progress.as_dict(), echo)
+        progress = ReplayRunner(settings).start(source)
+
+        def poll_local() -> dict[str, object]:
+            time.sleep(0.5)
+            return progress.as_dict()
+
+        return _follow(source, progress.as_dict(), poll_local, echo)
     if response.status_code != 202:
         echo(f"replay refused: {response.status_code} {response.text}")
         return 1
-    job = response.json()
-    bar = tqdm(unit="rows", unit_scale=True, desc=f"replay {source}", file=sys.stderr)
-    while job["state"] == "running":
+    job_id = response.json()["id"]
+
+    def poll_server() -> dict[str, object]:
         time.sleep(0.5)
-        job = httpx.get(f"{base}/v0/admin/replay/{job['id']}", headers=headers,
-                        timeout=30).json()
-        bar.total = job["rows_total"] or None
-        bar.n = job["rows_done"]
-        bar.refresh()
-    bar.close()
-    return _report(job, echo)
+        return httpx.get(f"{base}/v0/admin/replay/{job_id}", headers=headers,
+                         timeout=30).json()
+
+    return _follow(source, response.json(), poll_server, echo)
 
 
-def _quiet(function: Callable, *args: object) -> None:
-    try:
-        function(*args)
-    except BaseException:  # noqa: BLE001 - reported through progress
-        pass
+def _follow(source: str, job: dict[str, object], poll: Callable[[], dict[str, object]],
+            echo: Callable[[str], None]) -> int:
+    """Show a replay's progress until it ends, then report it."""
+    from tqdm import tqdm
 
-
-def _report(job: dict[str, object], echo: Callable[[str], None]) -> int:
+    with tqdm(unit="rows", unit_scale=True, desc=f"replay {source}", file=sys.stderr) as bar:
+        while job["state"] == "running":
+            job = poll()
+            bar.total = job["rows_total"] or None
+            bar.n = job["rows_done"]
+            bar.refresh()
     if job["state"] != "done":
         echo(f"replay failed: {job['error']} (live rollups untouched)")
         return 1

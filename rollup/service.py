@@ -71,7 +71,7 @@ class ApiThread:
             pool=QueryPool(lambda: connect(url), size=4),
             tokens=token_store(settings),
             worker_stats=worker_stats,
-            replay=ReplayRunner(settings, gate or threading.Lock()),
+            replay=ReplayRunner(settings, gate),
         )
         self.state = state
         config = uvicorn.Config(

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
@@ -19,7 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from rollup.batch import IMPORT_ID_HEADER, Batch, KafkaRecord, plan_batch
 from rollup.config import Settings
 from rollup.dedup import SeenEventIds
-from rollup.sink import ClickHouseSink, RecordedBatch
+from rollup.sink import ClickHouseSink
 
 log = logging.getLogger("campaigns.worker")
 
@@ -32,8 +33,6 @@ class WorkerStats:
     duplicates: int = 0
     batches: int = 0
     recovered_batches: int = 0
-    last_insert_seconds: float = 0.0
-    insert_seconds_total: float = 0.0
     high_watermarks: dict[int, int] = field(default_factory=dict)
     positions: dict[int, int] = field(default_factory=dict)
     started: bool = False
@@ -79,6 +78,47 @@ def consumer_config(settings: Settings, **extra: object) -> dict[str, object]:
     }
 
 
+def read_offset_ranges(settings: Settings, ranges: dict[int, tuple[int, int]], group_id: str,
+                       stall_seconds: float = 120) -> Iterator[list[KafkaRecord]]:
+    """Read exactly each partition's inclusive [first, last] offset range back from the topic,
+    in chunks (recovery re-reads a recorded batch, replay the whole log). Fails when a range
+    lies beyond the end of its partition or nothing arrives for `stall_seconds`."""
+    topic = settings.kafka_topic
+    pending = {p: last for p, (first, last) in ranges.items() if last >= first}
+    if not pending:
+        return
+    reader = Consumer(consumer_config(settings, **{"group.id": group_id}))
+    try:
+        reader.assign([TopicPartition(topic, p, ranges[p][0]) for p in pending])
+        deadline = time.monotonic() + stall_seconds
+        while pending:
+            chunk: list[KafkaRecord] = []
+            for message in reader.consume(num_messages=10_000, timeout=1.0):
+                if message.error() is not None:
+                    continue
+                p, offset = message.partition(), message.offset()
+                if p not in pending or offset > pending[p]:
+                    continue
+                chunk.append(_to_record(message))
+                if offset == pending[p]:
+                    del pending[p]
+            if chunk:
+                deadline = time.monotonic() + stall_seconds
+                yield chunk
+                continue
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"could not re-read offsets {pending} of {topic}")
+            for p in list(pending):
+                _, high = reader.get_watermark_offsets(TopicPartition(topic, p), timeout=5,
+                                                       cached=False)
+                if high <= pending[p]:
+                    raise RuntimeError(
+                        f"partition {p} of {topic} ends at {high}, before offset {pending[p]}: "
+                        "was the topic deleted and re-created?")
+    finally:
+        reader.close()
+
+
 class IngestWorker:
     def __init__(self, settings: Settings, client: Client) -> None:
         self.settings = settings
@@ -97,46 +137,13 @@ class IngestWorker:
         self._written: queue.SimpleQueue[list[TopicPartition]] = queue.SimpleQueue()
 
     # -- recovery --------------------------------------------------------------
-    def _fetch_exact(self, recorded: RecordedBatch) -> list:
-        """Read exactly the recorded offset ranges back from the topic."""
-        reader = Consumer(consumer_config(
-            self.settings, **{"group.id": f"{self.settings.consumer_group}-recovery"}
-        ))
-        try:
-            reader.assign([TopicPartition(self.topic, p, first)
-                           for p, (first, _) in recorded.ranges.items()])
-            pending = dict(recorded.ranges)
-            records: list[KafkaRecord] = []
-            deadline = time.monotonic() + 120
-            while pending:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"could not re-read batch {recorded.token}: {pending}")
-                for message in reader.consume(num_messages=10000, timeout=1.0):
-                    if message.error():
-                        continue
-                    p, o = message.partition(), message.offset()
-                    if p not in pending or o > pending[p][1]:
-                        continue
-                    records.append(_to_record(message))
-                    if o == pending[p][1]:
-                        del pending[p]
-                for p in list(pending):
-                    _, high = reader.get_watermark_offsets(TopicPartition(self.topic, p),
-                                                           timeout=5, cached=False)
-                    if high <= pending[p][1]:
-                        raise RuntimeError(
-                            f"partition {p} ends at {high}, before recorded batch end "
-                            f"{pending[p][1]}: was the topic deleted and re-created?"
-                        )
-            return records
-        finally:
-            reader.close()
-
     def _recover(self, partitions: list[int]) -> dict[int, int]:
         """Re-send the newest recorded batch of each partition; return resume offsets."""
         resume: dict[int, int] = {}
         for recorded in self.sink.last_batches(partitions):
-            records = self._fetch_exact(recorded)
+            records = [record for chunk in read_offset_ranges(
+                self.settings, recorded.ranges, f"{self.settings.consumer_group}-recovery")
+                for record in chunk]
             batch = plan_batch(self.topic, records, None, dropped_override=recorded.dropped)
             if batch.token != recorded.token:
                 raise RuntimeError(f"rebuilt batch token {batch.token} != {recorded.token}")
@@ -231,8 +238,6 @@ class IngestWorker:
         s.inserted += batch.events
         s.quarantined += batch.quarantined
         s.duplicates += batch.duplicates
-        s.last_insert_seconds = elapsed
-        s.insert_seconds_total += elapsed
         for observe in s.observers:
             observe(elapsed)
         offsets = []
