@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.auth import AuthError, TokenStore, authorize
+from api.campaign_cache import CampaignCache
 from api.formats import RENDERERS
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import openapi_document
@@ -39,6 +40,7 @@ class ApiState:
     worker_stats: WorkerStats | None = None
     producer: EventProducer | None = None
     replay: ReplayRunner | None = None
+    cache: CampaignCache | None = None
     started: float = field(default_factory=time.time)
     limiter: RateLimiter = field(init=False)
     _admin_client: AdminClient | None = field(default=None, init=False, repr=False)
@@ -99,10 +101,15 @@ async def pipe_endpoint(request: Request) -> Response:
 
 
 async def _run(state: ApiState, name: str, plan: Plan, fmt: str) -> Response:
-    """Run a planned query off the event loop and render it in `fmt`."""
+    """Answer from the serving cache (in the event loop: well under a millisecond), or
+    run the planned query off the event loop; render it in `fmt`."""
     try:
-        result = await anyio.to_thread.run_sync(state.pool.run, load_sql(plan.sql_path),
-                                                plan.parameters)
+        result = None
+        if plan.cached is not None and state.cache is not None:
+            result = plan.cached(state.cache)
+        if result is None:
+            result = await anyio.to_thread.run_sync(state.pool.run, load_sql(plan.sql_path),
+                                                    plan.parameters)
         if plan.finish is not None:
             result = plan.finish(result)
     except Exception:
@@ -204,6 +211,8 @@ async def health_endpoint(request: Request) -> Response:
             "quarantined": stats.quarantined,
             "duplicates_dropped": stats.duplicates,
         }
+    if state.cache is not None:
+        body["cache"] = state.cache.describe()
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
@@ -230,7 +239,7 @@ def create_app(state: ApiState) -> Starlette:
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
     )
-    metrics = Metrics(state.worker_stats)
+    metrics = Metrics(state.worker_stats, state.cache)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.metrics = metrics
     app.state.api = state

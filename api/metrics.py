@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.campaign_cache import CampaignCache
 from rollup.worker import WorkerStats
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -34,8 +35,29 @@ class WorkerCollector:
                                 value=s.lag)
 
 
+class CacheCollector:
+    def __init__(self, cache: CampaignCache) -> None:
+        self.cache = cache
+
+    def collect(self):  # noqa: ANN201 - prometheus_client collector protocol
+        state = self.cache.describe()
+        yield CounterMetricFamily("campaigns_cache_hits", "Pipe answers from the serving cache",
+                                  value=state["hits"])
+        yield CounterMetricFamily("campaigns_cache_misses",
+                                  "Single-campaign pipe calls answered by SQL (not cached)",
+                                  value=state["misses"])
+        for name, key, help_text in (
+            ("campaigns_cache_campaigns", "campaigns", "Campaigns held by the serving cache"),
+            ("campaigns_cache_events", "events", "Events held by the serving cache"),
+            ("campaigns_cache_bytes", "bytes", "Memory used by the serving cache"),
+            ("campaigns_cache_active", "active", "1 while the serving cache answers"),
+        ):
+            yield GaugeMetricFamily(name, help_text, value=int(state[key]))
+
+
 class Metrics:
-    def __init__(self, worker_stats: WorkerStats | None) -> None:
+    def __init__(self, worker_stats: WorkerStats | None,
+                 cache: CampaignCache | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Histogram(
             "campaigns_api_request_seconds", "API request latency",
@@ -48,6 +70,8 @@ class Metrics:
         if worker_stats is not None:
             self.registry.register(WorkerCollector(worker_stats))
             worker_stats.observers.append(self.insert_seconds.observe)
+        if cache is not None:
+            self.registry.register(CacheCollector(cache))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -34,6 +34,7 @@ class Settings:
     dedup_window_seconds: int = 24 * 3600
     max_body_bytes: int = 10 * 1024 * 1024
     rate_limit_rps: int = 100
+    api_cache_mb: int = 512
 
     @property
     def effective_clickhouse_url(self) -> str:
@@ -62,4 +63,5 @@ class Settings:
             dedup_window_seconds=_env_int("CAMPAIGNS_DEDUP_WINDOW_SECONDS", 24 * 3600),
             max_body_bytes=_env_int("CAMPAIGNS_MAX_BODY_BYTES", 10 * 1024 * 1024),
             rate_limit_rps=_env_int("CAMPAIGNS_RATE_LIMIT_RPS", 100),
+            api_cache_mb=_env_int("CAMPAIGNS_API_CACHE_MB", 512),
         )

@@ -196,9 +196,11 @@ class ReplayRunner:
     """Replay jobs in a background thread: inside `campaigns serve` (the process that owns
     the chDB directory), holding the worker's gate, or in the CLI when no server runs."""
 
-    def __init__(self, settings: Settings, gate: threading.Lock | None = None) -> None:
+    def __init__(self, settings: Settings, gate: threading.Lock | None = None,
+                 on_swapped: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.gate = gate
+        self.on_swapped = on_swapped  # e.g. the API's serving cache forgets what it held
         self.jobs: dict[str, ReplayProgress] = {}
         self._lock = threading.Lock()
 
@@ -213,7 +215,9 @@ class ReplayRunner:
             try:
                 rebuild(self.settings, source, self.gate, progress)
             except BaseException:  # noqa: BLE001 - recorded in progress
-                pass
+                return
+            if self.on_swapped is not None:
+                self.on_swapped()
 
         threading.Thread(target=run, name=f"replay-{progress.id}", daemon=True).start()
         return progress

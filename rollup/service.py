@@ -19,6 +19,7 @@ import uvicorn
 
 from api.app import ApiState, create_app
 from api.auth import TokenStore
+from api.campaign_cache import CampaignCache, ClickHouseSource
 from api.query import QueryPool
 from rollup.clickhouse import connect
 from rollup.config import Settings
@@ -63,15 +64,22 @@ def control_topic(settings: Settings) -> str:
 
 
 class ApiThread:
-    def __init__(self, settings: Settings, worker_stats: WorkerStats | None,
-                 gate: threading.Lock | None = None) -> None:
+    def __init__(self, settings: Settings, worker: IngestWorker | None = None) -> None:
         url = settings.effective_clickhouse_url
+        pool = QueryPool(lambda: connect(url), size=4)
+        gate = worker.gate if worker is not None else None
+        cache = None
+        if worker is not None and settings.api_cache_mb > 0:
+            # Only next to the worker: it feeds the cache every batch it stores.
+            cache = CampaignCache(ClickHouseSource(pool), gate, settings.api_cache_mb * 2**20)
+            worker.listeners.append(cache)
         state = ApiState(
             settings=settings,
-            pool=QueryPool(lambda: connect(url), size=4),
+            pool=pool,
             tokens=token_store(settings),
-            worker_stats=worker_stats,
-            replay=ReplayRunner(settings, gate),
+            worker_stats=worker.stats if worker is not None else None,
+            replay=ReplayRunner(settings, gate, on_swapped=cache.clear if cache else None),
+            cache=cache,
         )
         self.state = state
         config = uvicorn.Config(
@@ -82,11 +90,15 @@ class ApiThread:
         self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
 
     def start(self) -> None:
+        if self.state.cache is not None:
+            self.state.cache.start()
         self.thread.start()
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if self.state.cache is not None:
+            self.state.cache.stop()
         if self.state.producer is not None:
             self.state.producer.close(timeout=10)
 
@@ -117,17 +129,17 @@ def build_app(settings: Settings, run_worker: bool, run_api: bool,
         stats = WorkerStats()
         worker = IngestWorker(settings, connect(settings.effective_clickhouse_url)) \
             if run_worker else None
+        if worker is not None:
+            worker.stats = stats
         api = None
         if run_api:
-            api = ApiThread(settings, stats if run_worker else None,
-                            worker.gate if worker is not None else None)
+            api = ApiThread(settings, worker)
             api.start()
             log.info("API listening on http://%s:%d", settings.api_host, settings.api_port)
         stop = threading.Event()
         worker_thread = None
         failure: list[BaseException] = []
         if worker is not None:
-            worker.stats = stats
 
             def run() -> None:
                 try:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -119,6 +120,18 @@ def read_offset_ranges(settings: Settings, ranges: dict[int, tuple[int, int]], g
         reader.close()
 
 
+class StoreListener(Protocol):
+    """Follows what the worker stores (the API's serving cache). Both calls run under the
+    gate, so they never interleave with a listener's own reads of the store."""
+
+    def batch_stored(self, batch: Batch) -> None:
+        """A batch's insert just succeeded."""
+
+    def store_reset(self, sole_writer: bool) -> None:
+        """What is stored may have changed unseen (recovery, a failed write), or partition
+        ownership changed; `sole_writer`: this worker now owns every partition."""
+
+
 class IngestWorker:
     def __init__(self, settings: Settings, client: Client) -> None:
         self.settings = settings
@@ -135,6 +148,19 @@ class IngestWorker:
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._writer_error: BaseException | None = None
         self._written: queue.SimpleQueue[list[TopicPartition]] = queue.SimpleQueue()
+        self.listeners: list[StoreListener] = []
+
+    def _notify_reset(self, sole_writer: bool) -> None:
+        for listener in self.listeners:
+            listener.store_reset(sole_writer)
+
+    def _notify_stored(self, batch: Batch) -> None:
+        for listener in self.listeners:
+            try:
+                listener.batch_stored(batch)
+            except Exception:  # a listener's bug must not stop ingestion: reset it instead
+                log.exception("store listener failed on batch %s", batch.token)
+                listener.store_reset(False)
 
     # -- recovery --------------------------------------------------------------
     def _recover(self, partitions: list[int]) -> dict[int, int]:
@@ -160,6 +186,7 @@ class IngestWorker:
         self._drain()  # a batch still being written must land before recovery reads the log
         with self.gate:
             resume = self._recover(numbers)
+            self._notify_reset(self._owns_every_partition(consumer, numbers))
         for tp in partitions:
             # ClickHouse, not Kafka's committed offset, says where to continue.
             tp.offset = resume.get(tp.partition, OFFSET_BEGINNING)
@@ -176,10 +203,19 @@ class IngestWorker:
         log.info("assigned partitions %s, resuming at %s", numbers,
                  {tp.partition: tp.offset for tp in partitions})
 
+    def _owns_every_partition(self, consumer: Consumer, assigned: list[int]) -> bool:
+        try:
+            topic = consumer.list_topics(self.topic, timeout=5).topics[self.topic]
+        except Exception:  # noqa: BLE001 - unknown: assume another writer exists
+            return False
+        return set(assigned) >= set(topic.partitions)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {tp.partition for tp in partitions}
         self._buffer = [r for r in self._buffer if r.partition not in revoked]
         self._drain()  # finish what was planned before another worker takes over
+        with self.gate:
+            self._notify_reset(False)
         for p in revoked:
             self.stats.positions.pop(p, None)
             self.stats.high_watermarks.pop(p, None)
@@ -231,8 +267,13 @@ class IngestWorker:
     def _write(self, batch: Batch) -> None:
         with self.gate:
             started = time.perf_counter()
-            self.sink.write(batch)
+            try:
+                self.sink.write(batch)
+            except BaseException:
+                self._notify_reset(False)  # it may have landed in part: nobody can tell
+                raise
             elapsed = time.perf_counter() - started
+            self._notify_stored(batch)
         s = self.stats
         s.batches += 1
         s.inserted += batch.events
@@ -315,6 +356,8 @@ class IngestWorker:
             writer.join(timeout=120)
             consumer.close()
             self._consumer = None
+            with self.gate:
+                self._notify_reset(False)
 
     def _refresh_watermarks(self, consumer: Consumer) -> None:
         for p in list(self.stats.positions):

@@ -133,3 +133,54 @@ def test_http_mixed_batch_counts_good_rows_and_quarantines_bad(kafka, topic, tmp
         assert all(row["c__error"] for row in quarantine["data"])
     finally:
         serve.stop()
+
+
+def test_serving_cache_follows_the_stream_exactly(kafka, topic, tmp_data_dir):
+    """Kafka -> worker -> serving cache: campaigns cached after the first half must stay
+    exact while the second half (late events, retries, a new campaign) streams in."""
+    from tests.oracle import campaign_timeline
+
+    lines = list(generate(20_000, campaigns=4, seed=17, late_ratio=0.05, bad_ratio=0.005))
+    first, second = lines[:10_000], lines[10_000:]
+    newcomer = [line.replace(b'"camp_3"', b'"camp_9"').replace(b'"ev_', b'"ev9_')
+                for line in second if b'"camp_3"' in line]
+    serve = ServeProcess(topic, tmp_data_dir, kafka).start()
+
+    def processed(count: int):  # noqa: ANN202
+        return lambda h: (h["worker"]["inserted"] + h["worker"]["quarantined"]
+                          + h["worker"]["duplicates_dropped"]) >= count
+
+    try:
+        produce_plain(kafka, topic, first)
+        serve.wait_for(processed(len(first)))
+        campaigns = sorted({e["campaign_id"] for e in clean_events(first)[0]})
+        for campaign in campaigns:  # misses: answered by SQL, then loaded
+            assert_matches_oracle(serve, first, campaign_id=campaign)
+        serve.wait_for(lambda h: h["cache"]["campaigns"] == len(campaigns))
+        produce_plain(kafka, topic, second + newcomer)
+        serve.wait_for(processed(len(lines) + len(newcomer)))
+        before = serve.health()["cache"]
+        everything = lines + newcomer
+        events, _ = clean_events(everything)
+        for campaign in campaigns:
+            assert_matches_oracle(serve, everything, campaign_id=campaign)
+            assert_matches_oracle(serve, everything, campaign_id=campaign,
+                                  start_date="2025-05-01 05:17:09",
+                                  end_date="2025-05-02 02:00:01")
+            body = serve.get("/v0/pipes/campaign_timeline.json", campaign_id=campaign,
+                             granularity="hour").json()
+            got = {row["bucket"]: row for row in body["data"]}
+            for bucket, values in campaign_timeline(events, campaign, "hour", None,
+                                                    None).items():
+                for name, value in values.items():
+                    assert got[bucket][name] == value, (campaign, bucket, name)
+        after = serve.health()["cache"]
+        assert after["active"] and after["misses"] == before["misses"]
+        assert after["hits"] - before["hits"] == 3 * len(campaigns)
+        assert_matches_oracle(serve, everything, campaign_id="camp_9")  # never cached yet
+        assert serve.health()["cache"]["misses"] == before["misses"] + 1
+    finally:
+        code = serve.stop()
+        log = serve.log()
+    assert code == 0, log
+    assert "Traceback" not in log, log
