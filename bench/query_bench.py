@@ -27,6 +27,7 @@ import httpx
 from bench.common import BOOTSTRAP, Serve, fast_lines, percentile
 
 HERE = Path(__file__).resolve().parent
+PIPE_NAMES = ("campaign_stats", "campaign_timeline", "recipient_activity")
 BASE = 1746057600  # 2025-05-01 00:00:00 UTC, as in generate_events.sql
 
 
@@ -75,6 +76,9 @@ def phase_generate(data_dir: str, events: int) -> None:
 
 
 def phase_sql(data_dir: str, samples: int) -> None:
+    """In-process: each question answered by the serving cache, by the endpoint's SQL
+    (the fallback path), and by raw-table SQL."""
+    from api.campaign_cache import CampaignCache, ClickHouseSource
     from api.pipes import PIPES
     from api.query import QueryPool
     from rollup.clickhouse import connect, load_sql
@@ -85,36 +89,47 @@ def phase_sql(data_dir: str, samples: int) -> None:
         "campaign_timeline": load_sql(HERE / "raw_campaign_timeline.sql"),
         "recipient_activity": load_sql(HERE / "raw_recipient_activity.sql"),
     }
+    cache = CampaignCache(ClickHouseSource(pool), None, 1024 * 2**20)
+    started = time.perf_counter()
+    cache.store_reset(sole_writer=True)
+    cache.warm_up()
+    warm_seconds = time.perf_counter() - started
+
+    def answer(plan, use_cache: bool):  # noqa: ANN001, ANN202
+        result = plan.cached(cache) if use_cache and plan.cached else None
+        if result is None:
+            result = pool.run(load_sql(plan.sql_path), plan.parameters)
+        return plan.finish(result) if plan.finish else result
+
     timings: dict[str, dict[str, list[float]]] = {}
     for pipe, params in random_questions(samples * 3 + 30)[30:]:  # first 30: warm-up
         plan = PIPES[pipe].plan(params)
-        started = time.perf_counter()
-        result = pool.run(load_sql(plan.sql_path), plan.parameters)
-        if plan.finish:
-            plan.finish(result)
-        ours = time.perf_counter() - started
+        entry = timings.setdefault(pipe, {"cache": [], "sql": [], "raw": []})
+        for path in ("cache", "sql"):
+            started = time.perf_counter()
+            answer(plan, path == "cache")
+            entry[path].append(time.perf_counter() - started)
         bound = {"campaign_id": params["campaign_id"],
                  "start_date": params.get("start_date", fmt(0)),
                  "end_date": params.get("end_date", fmt(2**32 - 1))}
         started = time.perf_counter()
         pool.run(raw_sql[pipe], bound)
-        raw = time.perf_counter() - started
-        entry = timings.setdefault(pipe, {"ours": [], "raw": []})
-        entry["ours"].append(ours)
-        entry["raw"].append(raw)
-    # All campaigns at once (campaign_stats without campaign_id): where rollups matter most.
-    whole = {"ours": [], "raw": []}
+        entry["raw"].append(time.perf_counter() - started)
+    # All campaigns at once (campaign_stats without campaign_id): SQL on both sides.
+    whole: dict[str, list[float]] = {"cache": [], "sql": [], "raw": []}
     plan = PIPES["campaign_stats"].plan({})
     for _ in range(10):
-        started = time.perf_counter()
-        plan.finish(pool.run(load_sql(plan.sql_path), plan.parameters))
-        whole["ours"].append(time.perf_counter() - started)
+        for path in ("cache", "sql"):
+            started = time.perf_counter()
+            answer(plan, path == "cache")
+            whole[path].append(time.perf_counter() - started)
         started = time.perf_counter()
         pool.run(raw_sql["campaign_stats"], {"campaign_id": "", "start_date": fmt(0),
                                              "end_date": fmt(2**32 - 1)})
         whole["raw"].append(time.perf_counter() - started)
     timings["campaign_stats, all 1,000 campaigns"] = whole
-    print(json.dumps(timings))
+    print(json.dumps({"timings": timings, "cache": cache.describe(),
+                      "warm_seconds": warm_seconds}))
 
 
 # -- HTTP ----------------------------------------------------------------------------
@@ -131,28 +146,44 @@ def http_latency(serve: Serve, questions: list[tuple[str, dict[str, str]]]) -> d
     return latencies
 
 
+def _hammer(base: str, token: str, paths: list[str], seconds: float, out) -> None:  # noqa: ANN001
+    """One load-generating process: keep-alive HTTP/1.1 GETs for `seconds`."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"}
+    done, deadline, i = 0, time.perf_counter() + seconds, 0
+    while time.perf_counter() < deadline:
+        connection.request("GET", paths[i % len(paths)], headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"HTTP {response.status}")
+        done += 1
+        i += 1
+    out.put(done)
+
+
 def http_throughput(serve: Serve, pipe: str, seconds: float, clients: int) -> float:
-    questions = [q for q in random_questions(3000, seed=11) if q[0] == pipe]
-    done = [0] * clients
-    deadline = time.perf_counter() + seconds
+    """Requests/s from `clients` load processes (cheap http.client loops: Python httpx
+    clients in threads would saturate before the server does)."""
+    import multiprocessing
+    from urllib.parse import urlencode
 
-    def run(index: int) -> None:
-        with httpx.Client(timeout=30) as client:
-            i = index
-            while time.perf_counter() < deadline:
-                _, params = questions[i % len(questions)]
-                client.get(f"{serve.base}/v0/pipes/{pipe}.json", params=params,
-                           headers=serve.headers).raise_for_status()
-                done[index] += 1
-                i += clients
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    paths = [f"/v0/pipes/{pipe}.json?{urlencode(params)}"
+             for p, params in random_questions(3000, seed=11) if p == pipe]
+    out = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=_hammer, args=(
+        serve.base, serve.token, paths[i::clients], seconds, out)) for i in range(clients)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done) / (time.perf_counter() - started)
+    for worker in workers:
+        worker.start()
+    total = sum(out.get(timeout=seconds + 60) for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total / (time.perf_counter() - started)
 
 
 def ingest_in_background(topic: str, rate: float, stop: threading.Event) -> None:
@@ -162,7 +193,8 @@ def ingest_in_background(topic: str, rate: float, stop: threading.Event) -> None
 
     producer = Producer(producer_config(BOOTSTRAP))
     started = time.perf_counter()
-    for count, line in enumerate(fast_lines(10**9, 1000, seed=99, prefix="live"), 1):
+    prefix = f"live_{uuid.uuid4().hex[:8]}"  # new event_ids on every run, even on reused data
+    for count, line in enumerate(fast_lines(10**9, 1000, seed=99, prefix=prefix), 1):
         if stop.is_set():
             break
         producer.produce(topic, value=line)
@@ -189,6 +221,9 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--samples", type=int, default=300, help="questions per endpoint")
+    parser.add_argument("--clients", type=int, default=3, help="load processes for requests/s")
+    parser.add_argument("--reuse-data-dir", help="a data dir from an earlier run (skips "
+                        "generating; the run adds its live events to it)")
     parser.add_argument("--phase", choices=["generate", "sql"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,44 +236,66 @@ def main() -> int:
 
     from deploy.kafka import create_topic
 
-    data_dir = tempfile.mkdtemp(prefix="bench-query-")
-    generated = run_phase("--phase", "generate", "--data-dir", data_dir,
-                          "--events", str(args.events))
-    print(f"generated {generated['rows']:,} events in {generated['seconds']:.0f}s", flush=True)
-    sql = run_phase("--phase", "sql", "--data-dir", data_dir, "--samples", str(args.samples))
+    if args.reuse_data_dir:  # development: skip the 2-minute generation
+        data_dir = args.reuse_data_dir
+        generated = {"rows": -1}
+    else:
+        data_dir = tempfile.mkdtemp(prefix="bench-query-")
+        generated = run_phase("--phase", "generate", "--data-dir", data_dir,
+                              "--events", str(args.events))
+        print(f"generated {generated['rows']:,} events in {generated['seconds']:.0f}s",
+              flush=True)
+    in_process = run_phase("--phase", "sql", "--data-dir", data_dir,
+                           "--samples", str(args.samples))
 
     topic = f"bench_query_{uuid.uuid4().hex[:8]}"
     create_topic(BOOTSTRAP, topic)
     serve = Serve(data_dir, topic, 7294)
     try:
         serve.wait(lambda h: h.get("worker", {}).get("assigned"))
+        serve.wait(lambda h: h["cache"]["campaigns"] >= 1000)  # warmed up
+        cache_state = serve.health()["cache"]
         questions = random_questions(args.samples * 3, seed=3)
         http_latency(serve, questions[:60])  # warm-up
         idle = http_latency(serve, questions)
-        rps = http_throughput(serve, "campaign_stats", 10, 4)
+        rps = {pipe: http_throughput(serve, pipe, 10, args.clients) for pipe in PIPE_NAMES}
         stop = threading.Event()
         producer = threading.Thread(target=ingest_in_background, args=(topic, 5000, stop))
         producer.start()
         time.sleep(3)
         busy = http_latency(serve, questions)
+        busy_rps = http_throughput(serve, "campaign_stats", 10, args.clients)
         stop.set()
         producer.join()
-        ingested = serve.health()["worker"]["inserted"]
+        health = serve.health()
+        ingested = health["worker"]["inserted"]
+        rss, peak = serve.rss_mb()
     finally:
         serve.stop()
 
+    timings = in_process["timings"]
     print(f"\n{generated['rows']:,} events, 1,000 campaigns; ms as p50 / p99\n")
-    print("| question (one campaign, random range) | ours: SQL | raw-table SQL | speed-up (p50) |")
-    print("|---|---:|---:|---:|")
-    for pipe, t in sql.items():
-        speedup = percentile(t["raw"], 0.5) / percentile(t["ours"], 0.5)
-        print(f"| {pipe} | {summarize(t['ours'])} | {summarize(t['raw'])} | {speedup:.1f}x |")
+    print("| question (one campaign, random range) | ours: serving cache | ours: SQL path "
+          "| raw-table SQL | speed-up (p50, cache vs raw) |")
+    print("|---|---:|---:|---:|---:|")
+    for pipe, t in timings.items():
+        speedup = percentile(t["raw"], 0.5) / percentile(t["cache"], 0.5)
+        print(f"| {pipe} | {summarize(t['cache'])} | {summarize(t['sql'])} "
+              f"| {summarize(t['raw'])} | {speedup:.1f}x |")
+    print(f"\nserving cache: {in_process['cache']['events']:,} events of "
+          f"{in_process['cache']['campaigns']:,} campaigns in "
+          f"{in_process['cache']['bytes'] / 2**20:.0f} MiB, warmed up in "
+          f"{in_process['warm_seconds']:.1f} s (in serve: {cache_state['bytes'] / 2**20:.0f} MiB)")
     print("\n| endpoint over HTTP | idle | while ingesting 5,000 events/s |")
     print("|---|---:|---:|")
     for pipe in idle:
         print(f"| {pipe} | {summarize(idle[pipe])} | {summarize(busy[pipe])} |")
-    print(f"\ncampaign_stats throughput, 4 clients: {rps:,.0f} requests/s; "
-          f"events ingested during the busy run: {ingested:,}")
+    print(f"\nthroughput, {args.clients} load processes, requests/s: "
+          + ", ".join(f"{pipe} {value:,.0f}" for pipe, value in rps.items())
+          + f"; campaign_stats while ingesting {busy_rps:,.0f}")
+    print(f"events ingested during the busy runs: {ingested:,}; serve RSS {rss:,.0f} MB "
+          f"(peak {peak:,.0f}); cache hits {health['cache']['hits']:,}, "
+          f"misses {health['cache']['misses']:,}")
     return 0
 
 
