@@ -1,12 +1,13 @@
 """The serving cache: an exact in-memory copy of hot campaigns' events, so that
 campaign_stats and campaign_timeline for one campaign answer in well under a millisecond.
 
-Why: one ClickHouse query costs 2-20 ms here however little it reads (planning
+Why: one ClickHouse query costs 5-40 ms here however little it reads (planning
 dominates, see docs/benchmarks.md), so no SQL plan meets the latency and throughput
-targets. The cache keeps, per campaign, its events' epoch second, type code and a dense
-recipient number (from the MD5 of recipient_id, 128 bits like uniqExact's own
-digests), sorted by time: any second-precision range is two binary searches and a few
-vectorized counts. About 9 bytes per event.
+targets. The cache keeps, per campaign, its events' epoch second, type code and numbers
+for recipient_id, recipient_email and link_url (interned strings, shared by every
+campaign: unique counts compare the strings themselves), sorted by time: any
+second-precision range is two binary searches and a few vectorized counts. 17 bytes per
+event, plus the interned strings.
 
 Exactness rests on three rules:
 * it mirrors the raw table: loads read `email_events`, and the worker appends exactly
@@ -20,7 +21,6 @@ Exactness rests on three rules:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
@@ -45,13 +45,23 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 KINDS = {name: code for code, name in enumerate(EVENT_TYPES, start=1)}  # 0 = unused
 OPEN, CLICK = KINDS["open"], KINDS["click"]
-ROW = np.dtype([("campaign", "<u4"), ("ts", "<u4"), ("kind", "u1"), ("recipient", "S16")])
+# argMax(event_type, (timestamp, event_type)): at equal times the greatest type *name* wins.
+NAME_RANK = np.zeros(len(KINDS) + 1, dtype=np.uint64)
+for _rank, _name in enumerate(sorted(EVENT_TYPES)):
+    NAME_RANK[KINDS[_name]] = _rank
+KIND_NAMES = ("", *EVENT_TYPES)
+# RowBinary rows of sql/campaign_events.sql; strings travel as cityHash64 and are joined
+# with sql/campaign_strings.sql (a hash collision fails the load: SQL answers instead).
+ROW = np.dtype([("campaign", "<u4"), ("ts", "<u4"), ("kind", "u1"), ("recipient", "<u8"),
+                ("email", "<u8"), ("link", "<u8")])
+STRING_COLUMNS = ("recipient", "email", "link")
 COUNT_COLUMNS = ("sends", "delivered", "opens", "clicks", "bounces", "complaints",
                  "unsubscribes")
 WEEK_OFFSET = 4 * 86400  # 1970-01-01 was a Thursday; weeks start on Monday 1970-01-05
 
 WARM_UP = "\x00warm-up"  # a request for the newest campaigns, not a campaign id
-BYTES_PER_EVENT = 12  # estimate for warm-up: 9 bytes + recipient numbers of opens/clicks
+BYTES_PER_EVENT = 20  # estimate for warm-up: 17 bytes + a share of the interned strings
+BYTES_PER_STRING = 100  # estimate: a Python str, its dict slot and list slot
 LOAD_CHUNK_EVENTS = 500_000  # per load: bounds how long a load pauses the worker
 
 
@@ -59,91 +69,97 @@ class Source(Protocol):
     def campaign_events(self, campaign_ids: Sequence[str]) -> bytes:
         """RowBinary rows of ROW for these campaigns (`campaign` = 1-based position)."""
 
+    def campaign_strings(self, campaign_ids: Sequence[str]) -> list[tuple[str, int, str]]:
+        """(column, cityHash64, value) of every distinct recipient_id ('recipient'),
+        recipient_email ('email') and link_url ('link') of these campaigns."""
+
     def recent_campaigns(self, limit: int) -> list[tuple[str, int]]:
         """(campaign_id, events), most recently active first."""
 
 
-def recipient_digest(recipient_id: str) -> bytes:
-    return hashlib.md5(recipient_id.encode()).digest()  # noqa: S324 - a digest, not security
+class LoadConflict(Exception):
+    """Two distinct strings share a hash in one load: it cannot be joined exactly."""
+
+
+class Interner:
+    """Strings <-> dense numbers; 0 is the empty string."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {"": 0}
+        self.values: list[str] = [""]
+
+    def number(self, value: str) -> int:
+        number = self.numbers.get(value)
+        if number is None:
+            number = self.numbers[value] = len(self.values)
+            self.values.append(value)
+        return number
+
+    def join(self, hashes: np.ndarray, pairs: list[tuple[int, str]]) -> np.ndarray:
+        """Numbers for rows given by hash, from the load's (hash, value) pairs."""
+        known = np.array([h for h, _ in pairs], dtype=np.uint64)
+        numbers = np.array([self.number(v) for _, v in pairs], dtype=np.uint32)
+        order = np.argsort(known)
+        known, numbers = known[order], numbers[order]
+        if len(known) > 1 and bool(np.any(known[1:] == known[:-1])):
+            raise LoadConflict("cityHash64 collision between two distinct strings")
+        at = np.searchsorted(known, hashes)
+        if len(hashes) and (not len(known) or bool(np.any(known[np.minimum(
+                at, len(known) - 1)] != hashes))):
+            raise LoadConflict("a row's string is missing from the string list")
+        return numbers[at] if len(hashes) else np.empty(0, dtype=np.uint32)
 
 
 class CampaignEvents:
     """One campaign's events in growable arrays, kept sorted by time lazily."""
 
-    __slots__ = ("ts", "kind", "rid", "size", "ordered", "keys", "key_ids")
+    __slots__ = ("columns", "size", "ordered")
+    NAMES = ("ts", "kind", "recipient", "email", "link")
+    TYPES = (np.uint32, np.uint8, np.uint32, np.uint32, np.uint32)
 
-    def __init__(self, ts: np.ndarray, kind: np.ndarray, digests: np.ndarray) -> None:
-        order = np.argsort(ts, kind="stable")
-        self.ts = ts[order].astype(np.uint32)
-        self.kind = kind[order].astype(np.uint8)
-        self.rid = np.zeros(len(ts), dtype=np.uint32)
-        self.size = len(ts)
+    def __init__(self, values: Sequence[np.ndarray]) -> None:
+        order = np.argsort(values[0], kind="stable")
+        self.columns = [np.ascontiguousarray(v[order], dtype=t)
+                        for v, t in zip(values, self.TYPES, strict=True)]
+        self.size = len(order)
         self.ordered = True
-        # Recipients of opens and clicks: sorted digests and their dense numbers.
-        self.keys = np.empty(0, dtype="S16")
-        self.key_ids = np.empty(0, dtype=np.uint32)
-        counted = (self.kind == OPEN) | (self.kind == CLICK)
-        self.rid[counted] = self._numbers(digests[order][counted])
 
     @property
     def nbytes(self) -> int:
-        return (self.ts.nbytes + self.kind.nbytes + self.rid.nbytes + self.keys.nbytes
-                + self.key_ids.nbytes)
+        return sum(c.nbytes for c in self.columns)
 
-    def _numbers(self, digests: np.ndarray) -> np.ndarray:
-        """Dense recipient numbers for these digests, numbering new ones."""
-        numbers = np.empty(len(digests), dtype=np.uint32)
-        if not len(digests):
-            return numbers
-        known = np.zeros(len(digests), dtype=bool)
-        if len(self.keys):
-            at = np.minimum(np.searchsorted(self.keys, digests), len(self.keys) - 1)
-            known = self.keys[at] == digests
-            numbers[known] = self.key_ids[at[known]]
-        if not known.all():
-            new, inverse = np.unique(digests[~known], return_inverse=True)
-            first = len(self.key_ids)
-            new_ids = np.arange(first, first + len(new), dtype=np.uint32)
-            numbers[~known] = new_ids[inverse]
-            where = np.searchsorted(self.keys, new)
-            self.keys = np.insert(self.keys, where, new)
-            self.key_ids = np.insert(self.key_ids, where, new_ids)
-        return numbers
-
-    def append(self, ts: np.ndarray, kind: np.ndarray, digests: list[bytes | None]) -> None:
-        count = len(ts)
-        rid = np.zeros(count, dtype=np.uint32)
-        counted = [i for i, d in enumerate(digests) if d is not None]
-        if counted:
-            rid[counted] = self._numbers(np.array([digests[i] for i in counted], dtype="S16"))
+    def append(self, values: Sequence[np.ndarray]) -> None:
+        count = len(values[0])
         end = self.size + count
-        if end > len(self.ts):
-            capacity = max(end, 2 * len(self.ts), 64)
-            for name in ("ts", "kind", "rid"):
-                grown = np.empty(capacity, dtype=getattr(self, name).dtype)
-                grown[:self.size] = getattr(self, name)[:self.size]
-                setattr(self, name, grown)
+        capacity = len(self.columns[0])
+        if end > capacity:
+            capacity = max(end, 2 * capacity, 64)
+            for i, column in enumerate(self.columns):
+                grown = np.empty(capacity, dtype=column.dtype)
+                grown[:self.size] = column[:self.size]
+                self.columns[i] = grown
+        ts = values[0]
         if self.ordered and count:
             in_order = bool(np.all(ts[1:] >= ts[:-1]))
-            self.ordered = in_order and (self.size == 0 or ts[0] >= self.ts[self.size - 1])
-        self.ts[self.size:end] = ts
-        self.kind[self.size:end] = kind
-        self.rid[self.size:end] = rid
+            self.ordered = in_order and (
+                self.size == 0 or ts[0] >= self.columns[0][self.size - 1])
+        for column, new in zip(self.columns, values, strict=True):
+            column[self.size:end] = new
         self.size = end
 
-    def window(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Events with start <= ts <= end, in time order."""
+    def window(self, start: int, end: int) -> list[np.ndarray]:
+        """[ts, kind, recipient, email, link] of the events with start <= ts <= end, in
+        time order."""
+        n = self.size
         if not self.ordered:  # a late event arrived: sort once, on the next read
-            n = self.size
-            order = np.argsort(self.ts[:n], kind="stable")
-            self.ts[:n] = self.ts[:n][order]
-            self.kind[:n] = self.kind[:n][order]
-            self.rid[:n] = self.rid[:n][order]
+            order = np.argsort(self.columns[0][:n], kind="stable")
+            for column in self.columns:
+                column[:n] = column[:n][order]
             self.ordered = True
-        ts = self.ts[:self.size]
+        ts = self.columns[0][:n]
         lo = int(np.searchsorted(ts, start, side="left"))
         hi = int(np.searchsorted(ts, end, side="right"))
-        return ts[lo:hi], self.kind[lo:hi], self.rid[lo:hi]
+        return [column[lo:hi] for column in self.columns]
 
 
 EPOCH = datetime(1970, 1, 1)
@@ -180,6 +196,7 @@ class CampaignCache:
         self.max_campaign_events = max_campaign_events
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, CampaignEvents] = OrderedDict()
+        self._strings = {name: Interner() for name in STRING_COLUMNS}
         self._too_big: set[str] = set()
         self._bytes = 0
         self._generation = 0
@@ -205,6 +222,7 @@ class CampaignCache:
         """Forget everything; serve again (and warm up) only if `active`."""
         with self._lock:
             self._entries.clear()
+            self._strings = {name: Interner() for name in STRING_COLUMNS}
             self._too_big.clear()
             self._bytes = 0
             self._generation += 1
@@ -220,7 +238,9 @@ class CampaignCache:
         with self._lock:
             return {"active": self.active, "campaigns": len(self._entries),
                     "events": sum(e.size for e in self._entries.values()),
-                    "bytes": self._bytes, "budget_bytes": self.budget_bytes,
+                    "strings": self._string_count(),
+                    "bytes": self._bytes + self._string_count() * BYTES_PER_STRING,
+                    "budget_bytes": self.budget_bytes,
                     "hits": self.hits, "misses": self.misses}
 
     # -- reads -----------------------------------------------------------------------
@@ -244,7 +264,7 @@ class CampaignCache:
             entry = self._entry(campaign_id)
             if entry is None:
                 return None
-            ts, kind, rid = entry.window(start, end)
+            ts, kind, rid, _, _ = entry.window(start, end)
             if not len(ts):
                 return [], 0
             counts = np.bincount(kind, minlength=len(KINDS) + 1)
@@ -262,7 +282,7 @@ class CampaignCache:
             entry = self._entry(campaign_id)
             if entry is None:
                 return None
-            ts, kind, rid = entry.window(start, end)
+            ts, kind, rid, _, _ = entry.window(start, end)
             if not len(ts):
                 return [], 0
             buckets = bucket_starts(ts, granularity)
@@ -283,6 +303,69 @@ class CampaignCache:
         return [(_utc(int(b)), *(int(c) for c in counts[i, 1:]), int(uniques[0][i]),
                  int(uniques[1][i])) for i, b in enumerate(starts)], len(ts)
 
+    def recipients(self, campaign_id: str, start: int, end: int, kind: int,
+                   recipient_id: str, recipient_email: str, limit: int,
+                   offset: int) -> tuple[list[tuple], int] | None:
+        """recipient_activity rows (with the `_total` column, as the SQL returns them) for
+        one campaign, and how many events were read; None when it is not cached."""
+        with self._lock:
+            entry = self._entry(campaign_id)
+            if entry is None:
+                return None
+            ts, kinds, recipients, emails, links = entry.window(start, end)
+            read = len(ts)
+            keep = None
+            for wanted, values, interner in (
+                    (recipient_id, recipients, self._strings["recipient"]),
+                    (recipient_email, emails, self._strings["email"])):
+                if wanted:
+                    number = interner.numbers.get(wanted, -1)
+                    keep = (values == number) if keep is None else keep & (values == number)
+            if kind:
+                keep = (kinds == kind) if keep is None else keep & (kinds == kind)
+            if keep is not None:
+                ts, kinds, recipients, emails, links = (
+                    ts[keep], kinds[keep], recipients[keep], emails[keep], links[keep])
+            if not len(ts) or limit == 0:
+                return [], read
+            groups, group_of = np.unique(recipients, return_inverse=True)
+            total = len(groups)
+            # Group by recipient keeping time order (a stable sort of the group numbers).
+            order = np.argsort(group_of, kind="stable")
+            starts = np.searchsorted(group_of[order], np.arange(total))
+            ends = np.append(starts[1:], len(order))
+            counts = np.bincount(group_of * 8 + kinds, minlength=total * 8).reshape(total, 8)
+            first = ts[order][starts]
+            # Last event: greatest (time, type name), as argMax(event_type, (timestamp, ...)).
+            last_key = np.maximum.reduceat(
+                ts[order].astype(np.uint64) * 8 + NAME_RANK[kinds[order]], starts)
+            last = (last_key // 8).astype(np.int64)
+            # The page: newest activity first, then recipient_id; sort only the candidates.
+            wanted_rows = offset + limit
+            if wanted_rows < total:
+                cutoff = np.partition(-last, wanted_rows - 1)[wanted_rows - 1]
+                candidates = np.flatnonzero(-last <= cutoff)
+            else:
+                candidates = np.arange(total)
+            names = self._strings["recipient"].values
+            page = sorted(candidates.tolist(), key=lambda g: (-last[g], names[groups[g]]))
+            page = page[offset:offset + limit]
+            rank_to_kind = {int(NAME_RANK[k]): KIND_NAMES[k] for k in KINDS.values()}
+            email_values = self._strings["email"].values
+            link_values = self._strings["link"].values
+            rows = []
+            for g in page:
+                members = order[starts[g]:ends[g]]
+                # argMax(recipient_email, timestamp): the email of the group's newest event.
+                email = email_values[emails[members[-1]]]
+                clicked = sorted({link_values[n] for n in links[members][
+                    (kinds[members] == CLICK) & (links[members] != 0)].tolist()})
+                rows.append((names[groups[g]], email, campaign_id,
+                             *(int(c) for c in counts[g, 1:]), _utc(int(first[g])),
+                             _utc(int(last[g])), rank_to_kind[int(last_key[g] % 8)], clicked,
+                             total))
+        return rows, read
+
     # -- writes (worker's writer thread, under the gate) -------------------------------
     def batch_stored(self, batch: Batch) -> None:  # rollup.worker.StoreListener
         self.add_events(batch.event_columns)
@@ -295,9 +378,6 @@ class CampaignCache:
         if not self.active or not self._entries:
             return
         campaign_ids = columns["campaign_id"]
-        timestamps = columns["timestamp"]
-        types = columns["event_type"]
-        recipients = columns["recipient_id"]
         with self._lock:
             entries = self._entries
             rows: dict[str, list[int]] = {}
@@ -308,26 +388,44 @@ class CampaignCache:
                         rows[campaign_id] = [i]
                     else:
                         group.append(i)
+            if not rows:
+                return
+            timestamps, types = columns["timestamp"], columns["event_type"]
+            strings = [(self._strings[name], columns[column]) for name, column in (
+                ("recipient", "recipient_id"), ("email", "recipient_email"),
+                ("link", "link_url"))]
             for campaign_id, indexes in rows.items():
                 entry = entries[campaign_id]
                 before = entry.nbytes
-                kinds = [KINDS[types[i]] for i in indexes]
-                digests = [recipient_digest(recipients[i]) if k == OPEN or k == CLICK else None
-                           for i, k in zip(indexes, kinds, strict=True)]
-                entry.append(np.array([timestamps[i] for i in indexes], dtype=np.uint32),
-                             np.array(kinds, dtype=np.uint8), digests)
+                entry.append([
+                    np.array([timestamps[i] for i in indexes], dtype=np.uint32),
+                    np.array([KINDS[types[i]] for i in indexes], dtype=np.uint8),
+                    *(np.array([interner.number(values[i]) for i in indexes], dtype=np.uint32)
+                      for interner, values in strings),
+                ])
                 self._bytes += entry.nbytes - before
                 if entry.size > self.max_campaign_events:
                     self._drop(campaign_id)
                     self._too_big.add(campaign_id)
             self._evict()
 
+    def _string_count(self) -> int:
+        return sum(len(interner.values) for interner in self._strings.values())
+
     def _drop(self, campaign_id: str) -> None:
         entry = self._entries.pop(campaign_id)
         self._bytes -= entry.nbytes
 
     def _evict(self) -> None:
-        while self._bytes > self.budget_bytes and self._entries:
+        strings = self._string_count() * BYTES_PER_STRING
+        if strings > self.budget_bytes // 2:
+            # Interned strings are shared and never dropped one by one: start afresh.
+            self._entries.clear()
+            self._strings = {name: Interner() for name in STRING_COLUMNS}
+            self._bytes = 0
+            self._generation += 1
+            return
+        while self._bytes + strings > self.budget_bytes and self._entries:
             self._drop(next(iter(self._entries)))
 
     # -- loads (own thread) ----------------------------------------------------------
@@ -405,21 +503,22 @@ class CampaignCache:
                 return 0
             started = time.perf_counter()
             rows = np.frombuffer(self._source.campaign_events(wanted), dtype=ROW)
+            pairs: dict[str, list[tuple[int, str]]] = {name: [] for name in STRING_COLUMNS}
+            for column, hash_, value in self._source.campaign_strings(wanted):
+                pairs[column].append((hash_, value))
             bounds = np.searchsorted(rows["campaign"], np.arange(1, len(wanted) + 2))
-            built = {}
-            for position, campaign_id in enumerate(wanted):
-                part = rows[bounds[position]:bounds[position + 1]]
-                if len(part) > self.max_campaign_events:
-                    built[campaign_id] = None
-                    continue
-                built[campaign_id] = CampaignEvents(part["ts"], part["kind"], part["recipient"])
             with self._lock:
                 if generation != self._generation or not self.active:
                     return 0
-                for campaign_id, entry in built.items():
-                    if entry is None:
+                numbers = {name: self._strings[name].join(rows[name], pairs[name])
+                           for name in STRING_COLUMNS}
+                for position, campaign_id in enumerate(wanted):
+                    a, b = bounds[position], bounds[position + 1]
+                    if b - a > self.max_campaign_events:
                         self._too_big.add(campaign_id)
                         continue
+                    entry = CampaignEvents([rows["ts"][a:b], rows["kind"][a:b],
+                                            *(numbers[name][a:b] for name in STRING_COLUMNS)])
                     self._entries[campaign_id] = entry
                     self._bytes += entry.nbytes
                 self._evict()
@@ -439,6 +538,12 @@ class ClickHouseSource:
             return client.raw_query(load_sql(SQL_DIR / "campaign_events.sql"),
                                     parameters={"campaign_ids": list(campaign_ids)},
                                     fmt="RowBinary")
+
+    def campaign_strings(self, campaign_ids: Sequence[str]) -> list[tuple[str, int, str]]:
+        with self.pool.client() as client:
+            result = client.query(load_sql(SQL_DIR / "campaign_strings.sql"),
+                                  parameters={"campaign_ids": list(campaign_ids)})
+        return result.result_rows
 
     def recent_campaigns(self, limit: int) -> list[tuple[str, int]]:
         with self.pool.client() as client:

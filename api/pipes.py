@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from api.campaign_cache import COUNT_COLUMNS, CampaignCache
+from api.campaign_cache import COUNT_COLUMNS, KINDS, CampaignCache
 from api.formats import PipeResult
 from api.params import (
     MAX_EPOCH,
@@ -38,6 +38,11 @@ STATS_COLUMNS = ("campaign_id", *METRIC_COLUMNS, "campaign_start", "last_activit
 STATS_TYPES = ("String", *["UInt64"] * len(METRIC_COLUMNS), "DateTime", "DateTime")
 TIMELINE_COLUMNS = ("bucket", *METRIC_COLUMNS)
 TIMELINE_TYPES = ("DateTime", *["UInt64"] * len(METRIC_COLUMNS))
+RECIPIENT_COLUMNS = ("recipient_id", "recipient_email", "campaign_id", *COUNT_COLUMNS,
+                     "first_activity", "last_activity", "last_event_type", "clicked_links",
+                     "_total")
+RECIPIENT_TYPES = ("String", "String", "String", *["UInt64"] * len(COUNT_COLUMNS), "DateTime",
+                   "DateTime", "String", "Array(String)", "UInt64")
 
 
 sql_datetime = format_timestamp  # epoch -> 'YYYY-MM-DD HH:MM:SS' UTC, as parameters take it
@@ -237,14 +242,17 @@ def plan_recipient_activity(params: Mapping[str, str]) -> Plan:
     bounded = start > MIN_EPOCH or end < MAX_EPOCH
     common = {"campaign_id": campaign_id, "recipient_id": recipient_id, "limit": limit,
               "offset": offset}
+    cached = _from_cache(RECIPIENT_COLUMNS, RECIPIENT_TYPES, lambda cache: cache.recipients(
+        campaign_id, start, end, KINDS.get(event_type, 0), recipient_id, recipient_email,
+        limit, offset)) if campaign_id else None
     if bounded or event_type or recipient_email:
         return Plan("recipient_activity_raw.sql", {
             **common, "recipient_email": recipient_email, "event_type": event_type,
             "start_date": sql_datetime(start), "end_date": sql_datetime(end),
-        }, _strip_total)
+        }, _strip_total, cached)
     sql = "recipient_activity_by_recipient.sql" if recipient_id else \
         "recipient_activity_by_campaign.sql"
-    return Plan(sql, common, _strip_total)
+    return Plan(sql, common, _strip_total, cached)
 
 
 DATE_HELP = "DateTime (optional): 'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD' (UTC), inclusive"

@@ -19,7 +19,7 @@ from api.pipes import sql_datetime
 from ingest.synthetic import DEFAULT_START, generate
 from rollup.dedup import SeenEventIds
 from tests.api_helpers import ADMIN_TOKEN, load_lines, make_cache, make_client
-from tests.oracle import campaign_stats, campaign_timeline, clean_events
+from tests.oracle import campaign_stats, campaign_timeline, clean_events, recipient_activity
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 LINES = list(generate(24_000, campaigns=4, seed=31, bad_ratio=0.005, late_ratio=0.05))
@@ -29,6 +29,8 @@ NEWCOMER = [line.replace(b'"camp_2"', b'"camp_new"').replace(b'"ev_', b'"evnew_'
 FIRST_HALF, SECOND_HALF = LINES[:12_000], LINES[12_000:] + NEWCOMER
 EVENTS, _ = clean_events(LINES + NEWCOMER)
 CAMPAIGNS = ["camp_1", "camp_2", "camp_3", "camp_4", "camp_new", "camp_absent"]
+SOME_RECIPIENT = next(e["recipient_id"] for e in EVENTS if e["campaign_id"] == "camp_new")
+SOME_EMAIL = next(e["recipient_email"] for e in EVENTS if e["campaign_id"] == "camp_2")
 
 
 class Store:
@@ -129,15 +131,57 @@ def test_cached_answers_match_the_oracle_and_come_from_the_cache(store):
     assert after["misses"] == before["misses"]
 
 
-def test_campaigns_without_campaign_id_and_other_pipes_use_sql(store):
+def test_questions_without_campaign_id_use_sql(store):
     before = store.cache.describe()
     assert_same_answers(store, store.cached_api, "campaign_stats", {})
     assert_same_answers(store, store.cached_api, "recipient_activity",
-                        {"campaign_id": "camp_1"})
+                        {"recipient_id": SOME_RECIPIENT})
     assert store.cache.describe()["hits"] == before["hits"]
 
 
-def test_small_budget_evicts_least_recently_used_and_stays_exact(store):
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(campaign=st.sampled_from(CAMPAIGNS), start=st.none() | st.integers(-7200, 5 * 86400),
+       length=st.integers(0, 4 * 86400),
+       event_type=st.sampled_from(["", "open", "click", "clicked", "send"]),
+       recipient=st.sampled_from(["", "id", "email", "unknown"]),
+       limit=st.sampled_from([None, 0, 1, 7, 100, 10_000]),
+       offset=st.sampled_from([None, 0, 3, 50, 5000]))
+def test_cached_recipient_activity_equals_sql(store, campaign, start, length, event_type,
+                                              recipient, limit, offset):
+    params = {"campaign_id": campaign}
+    if start is not None:
+        params["start_date"] = sql_datetime(DEFAULT_START + start)
+        params["end_date"] = sql_datetime(DEFAULT_START + start + length)
+    if event_type:
+        params["event_type"] = event_type
+    if recipient == "id":
+        params["recipient_id"] = SOME_RECIPIENT
+    elif recipient == "email":
+        params["recipient_email"] = SOME_EMAIL
+    elif recipient == "unknown":
+        params["recipient_id"] = "nobody"
+    if limit is not None:
+        params["limit"] = str(limit)
+    if offset is not None:
+        params["offset"] = str(offset)
+    assert_same_answers(store, store.cached_api, "recipient_activity", params)
+
+
+def test_cached_recipient_activity_matches_the_oracle(store):
+    for campaign in CAMPAIGNS:
+        body = body_without_statistics(store.cached_api, "recipient_activity",
+                                       {"campaign_id": campaign, "limit": "10000"})
+        expected = recipient_activity(EVENTS, campaign_id=campaign)
+        assert body["rows_before_limit_at_least"] == len(expected)
+        assert [{k: row[k] for k in want} for row, want in
+                zip(body["data"], expected, strict=True)] == expected
+
+
+def test_small_budget_evicts_least_recently_used_and_stays_exact(store, monkeypatch):
+    import api.campaign_cache
+
+    monkeypatch.setattr(api.campaign_cache, "BYTES_PER_STRING", 0)  # events alone count
     everything = store.cache.describe()
     budget = everything["bytes"] // 2
     cache = make_cache(store.url, store.database, store.gate, budget_bytes=budget)
@@ -151,6 +195,19 @@ def test_small_budget_evicts_least_recently_used_and_stays_exact(store):
             cache.wait_idle()
             assert cache.describe()["bytes"] <= budget, round_
         assert cache.describe()["hits"] > 0
+    finally:
+        cache.stop()
+
+
+def test_interned_strings_over_half_the_budget_start_the_cache_afresh(store):
+    cache = make_cache(store.url, store.database, store.gate, budget_bytes=2000)
+    try:
+        api = store.api(cache)
+        for campaign in CAMPAIGNS:
+            assert_same_answers(store, api, "recipient_activity", {"campaign_id": campaign})
+            cache.wait_idle()
+            state = cache.describe()
+            assert state["events"] == 0 and state["strings"] <= 3, state
     finally:
         cache.stop()
 

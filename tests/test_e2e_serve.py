@@ -138,7 +138,7 @@ def test_http_mixed_batch_counts_good_rows_and_quarantines_bad(kafka, topic, tmp
 def test_serving_cache_follows_the_stream_exactly(kafka, topic, tmp_data_dir):
     """Kafka -> worker -> serving cache: campaigns cached after the first half must stay
     exact while the second half (late events, retries, a new campaign) streams in."""
-    from tests.oracle import campaign_timeline
+    from tests.oracle import campaign_timeline, recipient_activity
 
     lines = list(generate(20_000, campaigns=4, seed=17, late_ratio=0.05, bad_ratio=0.005))
     first, second = lines[:10_000], lines[10_000:]
@@ -174,9 +174,14 @@ def test_serving_cache_follows_the_stream_exactly(kafka, topic, tmp_data_dir):
                                                     None).items():
                 for name, value in values.items():
                     assert got[bucket][name] == value, (campaign, bucket, name)
+            body = serve.get("/v0/pipes/recipient_activity.json", campaign_id=campaign,
+                             limit="10000").json()
+            expected = recipient_activity(events, campaign_id=campaign)
+            assert [{k: row[k] for k in want} for row, want in
+                    zip(body["data"], expected, strict=True)] == expected
         after = serve.health()["cache"]
         assert after["active"] and after["misses"] == before["misses"]
-        assert after["hits"] - before["hits"] == 3 * len(campaigns)
+        assert after["hits"] - before["hits"] == 4 * len(campaigns)
         assert_matches_oracle(serve, everything, campaign_id="camp_9")  # never cached yet
         assert serve.health()["cache"]["misses"] == before["misses"] + 1
     finally:

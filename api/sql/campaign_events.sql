@@ -1,14 +1,16 @@
 -- Every event of the given campaigns, as the serving cache (api/campaign_cache.py) keeps
 -- them: the campaign's position in the list (1-based), epoch second, event type code
--- (position in the list below, as in api.campaign_cache.KINDS) and the MD5 of
--- recipient_id (unique opens/clicks compare 128-bit digests, like uniqExact).
--- Read as RowBinary: fixed-width rows of 25 bytes.
+-- (position in the list below, as in api.campaign_cache.KINDS), and cityHash64 of
+-- recipient_id, recipient_email and link_url, joined in Python with the strings of
+-- campaign_strings.sql. Read as RowBinary: fixed-width rows of 33 bytes.
 SELECT
     toUInt32(indexOf({campaign_ids:Array(String)}, campaign_id)) AS campaign,
     toUInt32(timestamp) AS ts,
     toUInt8(indexOf(['send', 'delivered', 'open', 'click', 'bounce', 'complaint',
                      'unsubscribe'], event_type)) AS kind,
-    MD5(recipient_id) AS recipient
+    cityHash64(recipient_id) AS recipient,
+    cityHash64(recipient_email) AS email,
+    cityHash64(link_url) AS link
 FROM email_events
 WHERE campaign_id IN {campaign_ids:Array(String)}
 ORDER BY campaign, ts
