@@ -6,7 +6,7 @@ dominates, see docs/benchmarks.md), so no SQL plan meets the latency and through
 targets. The cache keeps, per campaign, its events' epoch second, type code and numbers
 for recipient_id, recipient_email and link_url (interned strings, shared by every
 campaign: unique counts compare the strings themselves), sorted by time: any
-second-precision range is two binary searches and a few vectorized counts. 17 bytes per
+second-precision range is two binary searches and a few vectorized counts. 21 bytes per
 event, plus the interned strings.
 
 Exactness rests on three rules:
@@ -60,7 +60,7 @@ COUNT_COLUMNS = ("sends", "delivered", "opens", "clicks", "bounces", "complaints
 WEEK_OFFSET = 4 * 86400  # 1970-01-01 was a Thursday; weeks start on Monday 1970-01-05
 
 WARM_UP = "\x00warm-up"  # a request for the newest campaigns, not a campaign id
-BYTES_PER_EVENT = 20  # estimate for warm-up: 17 bytes + a share of the interned strings
+BYTES_PER_EVENT = 24  # estimate for warm-up: 21 bytes + a share of the interned strings
 BYTES_PER_STRING = 100  # estimate: a Python str, its dict slot and list slot
 LOAD_CHUNK_EVENTS = 500_000  # per load: bounds how long a load pauses the worker
 
@@ -111,24 +111,52 @@ class Interner:
 
 
 class CampaignEvents:
-    """One campaign's events in growable arrays, kept sorted by time lazily."""
+    """One campaign's events in growable arrays, kept sorted by time lazily. Besides the
+    interned numbers, each event carries its recipient's number *within the campaign*
+    (dense, 0..recipients-1), so per-recipient answers are bincounts, not sorts."""
 
-    __slots__ = ("columns", "size", "ordered")
-    NAMES = ("ts", "kind", "recipient", "email", "link")
-    TYPES = (np.uint32, np.uint8, np.uint32, np.uint32, np.uint32)
+    __slots__ = ("columns", "size", "ordered", "local_keys", "local_numbers", "recipients")
+    TYPES = (np.uint32, np.uint8, np.uint32, np.uint32, np.uint32, np.uint32)
 
     def __init__(self, values: Sequence[np.ndarray]) -> None:
         order = np.argsort(values[0], kind="stable")
+        recipients = np.asarray(values[2], dtype=np.uint32)[order]
+        # local_keys: sorted interned numbers; local_numbers: their campaign numbers;
+        # recipients: campaign number -> interned number.
+        self.local_keys, local = np.unique(recipients, return_inverse=True)
+        self.local_numbers = np.arange(len(self.local_keys), dtype=np.uint32)
+        self.recipients = self.local_keys.copy()
         self.columns = [np.ascontiguousarray(v[order], dtype=t)
-                        for v, t in zip(values, self.TYPES, strict=True)]
+                        for v, t in zip((*values, local), self.TYPES, strict=True)]
         self.size = len(order)
         self.ordered = True
 
     @property
     def nbytes(self) -> int:
-        return sum(c.nbytes for c in self.columns)
+        return (sum(c.nbytes for c in self.columns) + self.local_keys.nbytes
+                + self.local_numbers.nbytes + self.recipients.nbytes)
+
+    def _local(self, recipients: np.ndarray) -> np.ndarray:
+        """Campaign numbers for these interned recipient numbers, numbering new ones."""
+        keys = self.local_keys
+        at = np.searchsorted(keys, recipients)
+        known = at < len(keys)
+        known[known] = keys[at[known]] == recipients[known]
+        local = np.empty(len(recipients), dtype=np.uint32)
+        local[known] = self.local_numbers[at[known]]
+        if not known.all():
+            new, inverse = np.unique(recipients[~known], return_inverse=True)
+            numbers = np.arange(len(self.recipients), len(self.recipients) + len(new),
+                                dtype=np.uint32)
+            local[~known] = numbers[inverse]
+            where = np.searchsorted(keys, new)
+            self.local_keys = np.insert(keys, where, new)
+            self.local_numbers = np.insert(self.local_numbers, where, numbers)
+            self.recipients = np.concatenate([self.recipients, new])
+        return local
 
     def append(self, values: Sequence[np.ndarray]) -> None:
+        values = [*values, self._local(values[2])]
         count = len(values[0])
         end = self.size + count
         capacity = len(self.columns[0])
@@ -148,8 +176,8 @@ class CampaignEvents:
         self.size = end
 
     def window(self, start: int, end: int) -> list[np.ndarray]:
-        """[ts, kind, recipient, email, link] of the events with start <= ts <= end, in
-        time order."""
+        """[ts, kind, recipient, email, link, local recipient] of the events with
+        start <= ts <= end, in time order."""
         n = self.size
         if not self.ordered:  # a late event arrived: sort once, on the next read
             order = np.argsort(self.columns[0][:n], kind="stable")
@@ -170,8 +198,9 @@ def _utc(epoch: int) -> datetime:
     return EPOCH + timedelta(seconds=epoch)
 
 
-def _distinct(numbers: np.ndarray) -> int:
-    return int(np.unique(numbers).size) if len(numbers) else 0
+def _distinct(local: np.ndarray, recipients: int) -> int:
+    """Distinct campaign recipient numbers."""
+    return int(np.count_nonzero(np.bincount(local, minlength=recipients))) if len(local) else 0
 
 
 def bucket_starts(ts: np.ndarray, granularity: str) -> np.ndarray:
@@ -264,12 +293,12 @@ class CampaignCache:
             entry = self._entry(campaign_id)
             if entry is None:
                 return None
-            ts, kind, rid, _, _ = entry.window(start, end)
+            ts, kind, _, _, _, local = entry.window(start, end)
             if not len(ts):
                 return [], 0
             counts = np.bincount(kind, minlength=len(KINDS) + 1)
-            unique_opens = _distinct(rid[kind == OPEN])
-            unique_clicks = _distinct(rid[kind == CLICK])
+            unique_opens = _distinct(local[kind == OPEN], len(entry.recipients))
+            unique_clicks = _distinct(local[kind == CLICK], len(entry.recipients))
             first, last = int(ts[0]), int(ts[-1])
         return [(campaign_id, *(int(c) for c in counts[1:]), unique_opens, unique_clicks,
                  _utc(first), _utc(last))], len(ts)
@@ -282,7 +311,7 @@ class CampaignCache:
             entry = self._entry(campaign_id)
             if entry is None:
                 return None
-            ts, kind, rid, _, _ = entry.window(start, end)
+            ts, kind, _, _, _, rid = entry.window(start, end)
             if not len(ts):
                 return [], 0
             buckets = bucket_starts(ts, granularity)
@@ -312,7 +341,7 @@ class CampaignCache:
             entry = self._entry(campaign_id)
             if entry is None:
                 return None
-            ts, kinds, recipients, emails, links = entry.window(start, end)
+            ts, kinds, recipients, emails, links, local = entry.window(start, end)
             read = len(ts)
             keep = None
             for wanted, values, interner in (
@@ -324,22 +353,25 @@ class CampaignCache:
             if kind:
                 keep = (kinds == kind) if keep is None else keep & (kinds == kind)
             if keep is not None:
-                ts, kinds, recipients, emails, links = (
-                    ts[keep], kinds[keep], recipients[keep], emails[keep], links[keep])
+                ts, kinds, emails, links, local = (
+                    ts[keep], kinds[keep], emails[keep], links[keep], local[keep])
             if not len(ts) or limit == 0:
                 return [], read
-            groups, group_of = np.unique(recipients, return_inverse=True)
-            total = len(groups)
-            # Group by recipient keeping time order (a stable sort of the group numbers).
-            order = np.argsort(group_of, kind="stable")
-            starts = np.searchsorted(group_of[order], np.arange(total))
-            ends = np.append(starts[1:], len(order))
-            counts = np.bincount(group_of * 8 + kinds, minlength=total * 8).reshape(total, 8)
-            first = ts[order][starts]
-            # Last event: greatest (time, type name), as argMax(event_type, (timestamp, ...)).
-            last_key = np.maximum.reduceat(
-                ts[order].astype(np.uint64) * 8 + NAME_RANK[kinds[order]], starts)
-            last = (last_key // 8).astype(np.int64)
+            # Per campaign recipient (dense numbers): counts, first/last event positions (the
+            # window is in time order) and the greatest (time, type name), as
+            # argMax(event_type, (timestamp, event_type)).
+            size = len(entry.recipients)
+            counts = np.bincount(local * 8 + kinds, minlength=size * 8).reshape(size, 8)
+            present = np.flatnonzero(counts.any(axis=1))
+            total = len(present)
+            positions = np.arange(len(ts))
+            first_at = np.full(size, len(ts), dtype=np.int64)
+            np.minimum.at(first_at, local, positions)
+            last_at = np.full(size, -1, dtype=np.int64)
+            np.maximum.at(last_at, local, positions)
+            last_key = np.zeros(size, dtype=np.uint64)
+            np.maximum.at(last_key, local, ts.astype(np.uint64) * 8 + NAME_RANK[kinds])
+            last = (last_key[present] // 8).astype(np.int64)
             # The page: newest activity first, then recipient_id; sort only the candidates.
             wanted_rows = offset + limit
             if wanted_rows < total:
@@ -348,22 +380,30 @@ class CampaignCache:
             else:
                 candidates = np.arange(total)
             names = self._strings["recipient"].values
-            page = sorted(candidates.tolist(), key=lambda g: (-last[g], names[groups[g]]))
-            page = page[offset:offset + limit]
-            rank_to_kind = {int(NAME_RANK[k]): KIND_NAMES[k] for k in KINDS.values()}
-            email_values = self._strings["email"].values
+            name_of = entry.recipients
+            page = [int(present[i]) for i in sorted(
+                candidates.tolist(), key=lambda i: (-last[i], names[name_of[present[i]]]))
+                [offset:offset + limit]]
+            # Distinct clicked links of the page's recipients.
             link_values = self._strings["link"].values
-            rows = []
-            for g in page:
-                members = order[starts[g]:ends[g]]
-                # argMax(recipient_email, timestamp): the email of the group's newest event.
-                email = email_values[emails[members[-1]]]
-                clicked = sorted({link_values[n] for n in links[members][
-                    (kinds[members] == CLICK) & (links[members] != 0)].tolist()})
-                rows.append((names[groups[g]], email, campaign_id,
-                             *(int(c) for c in counts[g, 1:]), _utc(int(first[g])),
-                             _utc(int(last[g])), rank_to_kind[int(last_key[g] % 8)], clicked,
-                             total))
+            clicked: dict[int, set[str]] = {r: set() for r in page}
+            is_link = (kinds == CLICK) & (links != 0)
+            for r, link in zip(local[is_link].tolist(), links[is_link].tolist(), strict=True):
+                if r in clicked:
+                    clicked[r].add(link_values[link])
+            email_values = self._strings["email"].values
+            page_index = np.array(page, dtype=np.int64)
+            page_emails = emails[last_at[page_index]].tolist()  # argMax(email, timestamp)
+            page_first = ts[first_at[page_index]].tolist()
+            page_last = last_key[page_index].tolist()
+            page_counts = counts[page_index, 1:].tolist()
+            rank_to_kind = {int(NAME_RANK[k]): KIND_NAMES[k] for k in KINDS.values()}
+            rows = [
+                (names[name_of[r]], email_values[email], campaign_id, *group_counts,
+                 _utc(first), _utc(key // 8), rank_to_kind[key % 8], sorted(clicked[r]), total)
+                for r, email, group_counts, first, key in zip(
+                    page, page_emails, page_counts, page_first, page_last, strict=True)
+            ]
         return rows, read
 
     # -- writes (worker's writer thread, under the gate) -------------------------------
