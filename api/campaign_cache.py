@@ -62,6 +62,7 @@ WEEK_OFFSET = 4 * 86400  # 1970-01-01 was a Thursday; weeks start on Monday 1970
 WARM_UP = "\x00warm-up"  # a request for the newest campaigns, not a campaign id
 BYTES_PER_EVENT = 24  # estimate for warm-up: 21 bytes + a share of the interned strings
 BYTES_PER_STRING = 100  # estimate: a Python str, its dict slot and list slot
+ENTRY_OVERHEAD = 1000  # estimate: a campaign's Python objects (entry, arrays, dict slot)
 LOAD_CHUNK_EVENTS = 500_000  # per load: bounds how long a load pauses the worker
 
 
@@ -133,7 +134,8 @@ class CampaignEvents:
 
     @property
     def nbytes(self) -> int:
-        return (sum(c.nbytes for c in self.columns) + self.local_keys.nbytes
+        # + the Python objects themselves, so even empty campaigns count against the budget
+        return (ENTRY_OVERHEAD + sum(c.nbytes for c in self.columns) + self.local_keys.nbytes
                 + self.local_numbers.nbytes + self.recipients.nbytes)
 
     def _local(self, recipients: np.ndarray) -> np.ndarray:
