@@ -77,6 +77,9 @@ class Source(Protocol):
     def recent_campaigns(self, limit: int) -> list[tuple[str, int]]:
         """(campaign_id, events), most recently active first."""
 
+    def all_campaigns(self) -> list[str]:
+        """Every campaign_id stored."""
+
 
 class LoadConflict(Exception):
     """Two distinct strings share a hash in one load: it cannot be joined exactly."""
@@ -131,6 +134,10 @@ class CampaignEvents:
                         for v, t in zip((*values, local), self.TYPES, strict=True)]
         self.size = len(order)
         self.ordered = True
+
+    @classmethod
+    def empty(cls) -> CampaignEvents:
+        return cls([np.empty(0, dtype=t) for t in cls.TYPES[:-1]])
 
     @property
     def nbytes(self) -> int:
@@ -192,6 +199,7 @@ class CampaignEvents:
         return [column[lo:hi] for column in self.columns]
 
 
+EMPTY = CampaignEvents.empty()  # what a complete cache answers for an unknown campaign
 EPOCH = datetime(1970, 1, 1)
 
 
@@ -203,6 +211,18 @@ def _utc(epoch: int) -> datetime:
 def _distinct(local: np.ndarray, recipients: int) -> int:
     """Distinct campaign recipient numbers."""
     return int(np.count_nonzero(np.bincount(local, minlength=recipients))) if len(local) else 0
+
+
+def _stats_row(campaign_id: str, entry: CampaignEvents, start: int,
+               end: int) -> tuple[tuple | None, int]:
+    ts, kind, _, _, _, local = entry.window(start, end)
+    if not len(ts):
+        return None, 0
+    counts = np.bincount(kind, minlength=len(KINDS) + 1).tolist()
+    recipients = len(entry.recipients)
+    return (campaign_id, *counts[1:], _distinct(local[kind == OPEN], recipients),
+            _distinct(local[kind == CLICK], recipients), _utc(int(ts[0])),
+            _utc(int(ts[-1]))), len(ts)
 
 
 def bucket_starts(ts: np.ndarray, granularity: str) -> np.ndarray:
@@ -232,6 +252,9 @@ class CampaignCache:
         self._bytes = 0
         self._generation = 0
         self.active = False
+        # Every campaign stored is held: new campaigns are added as they arrive, and
+        # questions about all campaigns (or unknown ones) are answered here too.
+        self.complete = False
         self.hits = 0
         self.misses = 0
         self._requests: queue.Queue[str | None] = queue.Queue()
@@ -258,6 +281,7 @@ class CampaignCache:
             self._bytes = 0
             self._generation += 1
             self.active = active
+            self.complete = False
             if active:
                 self._requests.put(WARM_UP)
         log.info("serving cache cleared (%s)", "active" if active else "inactive")
@@ -267,7 +291,8 @@ class CampaignCache:
 
     def describe(self) -> dict[str, object]:
         with self._lock:
-            return {"active": self.active, "campaigns": len(self._entries),
+            return {"active": self.active, "complete": self.complete,
+                    "campaigns": len(self._entries),
                     "events": sum(e.size for e in self._entries.values()),
                     "strings": self._string_count(),
                     "bytes": self._bytes + self._string_count() * BYTES_PER_STRING,
@@ -280,6 +305,9 @@ class CampaignCache:
         if not self.active:
             return None
         entry = self._entries.get(campaign_id)
+        if entry is None and self.complete:
+            self.hits += 1
+            return EMPTY  # nothing stored for it
         if entry is None:
             self.misses += 1
             self._request(campaign_id)
@@ -295,15 +323,25 @@ class CampaignCache:
             entry = self._entry(campaign_id)
             if entry is None:
                 return None
-            ts, kind, _, _, _, local = entry.window(start, end)
-            if not len(ts):
-                return [], 0
-            counts = np.bincount(kind, minlength=len(KINDS) + 1)
-            unique_opens = _distinct(local[kind == OPEN], len(entry.recipients))
-            unique_clicks = _distinct(local[kind == CLICK], len(entry.recipients))
-            first, last = int(ts[0]), int(ts[-1])
-        return [(campaign_id, *(int(c) for c in counts[1:]), unique_opens, unique_clicks,
-                 _utc(first), _utc(last))], len(ts)
+            row, read = _stats_row(campaign_id, entry, start, end)
+        return ([row] if row else []), read
+
+    def all_stats(self, start: int, end: int) -> tuple[list[tuple], int] | None:
+        """campaign_stats rows for every campaign, newest first, when the cache holds every
+        campaign stored (see `_check_complete`); else None."""
+        with self._lock:
+            if not (self.active and self.complete):
+                return None
+            self.hits += 1
+            rows, read = [], 0
+            for campaign_id, entry in self._entries.items():
+                row, events = _stats_row(campaign_id, entry, start, end)
+                read += events
+                if row:
+                    rows.append(row)
+        rows.sort(key=lambda row: row[0])
+        rows.sort(key=lambda row: row[-2], reverse=True)  # stable: campaign_id breaks ties
+        return rows, read
 
     def timeline(self, campaign_id: str, start: int, end: int,
                  granularity: str) -> tuple[list[tuple], int] | None:
@@ -416,35 +454,46 @@ class CampaignCache:
         self.reset(active=sole_writer and self.budget_bytes > 0)
 
     def add_events(self, columns: dict[str, list]) -> None:
-        """Append a just-inserted batch's rows to the campaigns held."""
-        if not self.active or not self._entries:
+        """Append a just-inserted batch's rows to the campaigns held (and, when complete,
+        start holding campaigns seen for the first time). Vectorized over the batch:
+        one pass per column, then one slice per campaign."""
+        if not self.active or not (self._entries or self.complete):
             return
-        campaign_ids = columns["campaign_id"]
         with self._lock:
             entries = self._entries
-            rows: dict[str, list[int]] = {}
-            for i, campaign_id in enumerate(campaign_ids):
-                if campaign_id in entries:
-                    group = rows.get(campaign_id)
-                    if group is None:
-                        rows[campaign_id] = [i]
-                    else:
-                        group.append(i)
-            if not rows:
+            positions: dict[str, int] = {}
+            codes = np.array([positions.setdefault(c, len(positions))
+                              for c in columns["campaign_id"]], dtype=np.int64)
+            held = []
+            for campaign_id in positions:
+                if campaign_id not in entries and self.complete:
+                    entry = entries[campaign_id] = CampaignEvents.empty()  # a new campaign
+                    self._bytes += entry.nbytes
+                held.append(campaign_id in entries)
+            if not any(held):
                 return
-            timestamps, types = columns["timestamp"], columns["event_type"]
-            strings = [(self._strings[name], columns[column]) for name, column in (
-                ("recipient", "recipient_id"), ("email", "recipient_email"),
-                ("link", "link_url"))]
-            for campaign_id, indexes in rows.items():
+            rows = np.flatnonzero(np.array(held)[codes])
+
+            def taken(column: str) -> list:  # only rows of held campaigns (strings interned)
+                values = columns[column]
+                return values if len(rows) == len(codes) else [values[i] for i in rows.tolist()]
+
+            order = np.argsort(codes[rows], kind="stable")
+            values = [np.array(taken("timestamp"), dtype=np.uint32)[order],
+                      np.array([KINDS[t] for t in taken("event_type")], dtype=np.uint8)[order]]
+            for name, column in (("recipient", "recipient_id"), ("email", "recipient_email"),
+                                 ("link", "link_url")):
+                number = self._strings[name].number
+                values.append(np.array([number(v) for v in taken(column)],
+                                       dtype=np.uint32)[order])
+            sorted_codes = codes[rows][order]
+            bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+            names = list(positions)
+            for part in np.split(np.arange(len(sorted_codes)), bounds):
+                campaign_id = names[int(sorted_codes[part[0]])]
                 entry = entries[campaign_id]
                 before = entry.nbytes
-                entry.append([
-                    np.array([timestamps[i] for i in indexes], dtype=np.uint32),
-                    np.array([KINDS[types[i]] for i in indexes], dtype=np.uint8),
-                    *(np.array([interner.number(values[i]) for i in indexes], dtype=np.uint32)
-                      for interner, values in strings),
-                ])
+                entry.append([v[part[0]:part[-1] + 1] for v in values])
                 self._bytes += entry.nbytes - before
                 if entry.size > self.max_campaign_events:
                     self._drop(campaign_id)
@@ -455,6 +504,7 @@ class CampaignCache:
         return sum(len(interner.values) for interner in self._strings.values())
 
     def _drop(self, campaign_id: str) -> None:
+        self.complete = False
         entry = self._entries.pop(campaign_id)
         self._bytes -= entry.nbytes
 
@@ -462,6 +512,7 @@ class CampaignCache:
         strings = self._string_count() * BYTES_PER_STRING
         if strings > self.budget_bytes // 2:
             # Interned strings are shared and never dropped one by one: start afresh.
+            self.complete = False
             self._entries.clear()
             self._strings = {name: Interner() for name in STRING_COLUMNS}
             self._bytes = 0
@@ -496,8 +547,23 @@ class CampaignCache:
                 chunk, chunk_events = [], 0
         if chunk:
             self.load(chunk)
+        self._check_complete()
         log.info("serving cache warmed up: %s in %.1f s", self.describe(),
                  time.perf_counter() - started)
+
+    def _check_complete(self) -> None:
+        """Mark the cache complete if it holds every campaign stored (asked under the
+        gate, so no batch can add a campaign in between)."""
+        with self._gate:
+            with self._lock:
+                if not self.active or self._too_big:
+                    return
+                generation = self._generation
+            stored = self._source.all_campaigns()
+            with self._lock:
+                if generation == self._generation and all(
+                        campaign_id in self._entries for campaign_id in stored):
+                    self.complete = True
 
     def _load_loop(self) -> None:
         carried: str | None = None
@@ -592,3 +658,8 @@ class ClickHouseSource:
             result = client.query(load_sql(SQL_DIR / "recent_campaigns.sql"),
                                   parameters={"limit": limit})
         return [(campaign_id, int(events)) for campaign_id, events in result.result_rows]
+
+    def all_campaigns(self) -> list[str]:
+        with self.pool.client() as client:
+            result = client.query(load_sql(SQL_DIR / "all_campaigns.sql"))
+        return [row[0] for row in result.result_rows]

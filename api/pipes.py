@@ -134,9 +134,9 @@ def plan_campaign_stats(params: Mapping[str, str]) -> Plan:
     bound, partial = _range(params)
     campaign_id = get_string(params, "campaign_id") or ""
     start, end = date_range(params)
-    cached = _from_cache(STATS_COLUMNS, STATS_TYPES,
-                         lambda cache: cache.stats(campaign_id, start, end)) \
-        if campaign_id else None
+    cached = _from_cache(STATS_COLUMNS, STATS_TYPES, (
+        lambda cache: cache.stats(campaign_id, start, end)) if campaign_id else (
+        lambda cache: cache.all_stats(start, end)))
     return Plan("campaign_stats.sql" if partial else "campaign_stats_hours.sql",
                 {"campaign_id": campaign_id, **bound},
                 lambda result: add_rates(result, before="campaign_start"), cached)

@@ -136,8 +136,8 @@ def test_http_mixed_batch_counts_good_rows_and_quarantines_bad(kafka, topic, tmp
 
 
 def test_serving_cache_follows_the_stream_exactly(kafka, topic, tmp_data_dir):
-    """Kafka -> worker -> serving cache: campaigns cached after the first half must stay
-    exact while the second half (late events, retries, a new campaign) streams in."""
+    """Kafka -> worker -> serving cache: the cache must stay exact while the second half
+    (late events, retries, a new campaign) streams in."""
     from tests.oracle import campaign_timeline, recipient_activity
 
     lines = list(generate(20_000, campaigns=4, seed=17, late_ratio=0.05, bad_ratio=0.005))
@@ -154,9 +154,12 @@ def test_serving_cache_follows_the_stream_exactly(kafka, topic, tmp_data_dir):
         produce_plain(kafka, topic, first)
         serve.wait_for(processed(len(first)))
         campaigns = sorted({e["campaign_id"] for e in clean_events(first)[0]})
-        for campaign in campaigns:  # misses: answered by SQL, then loaded
-            assert_matches_oracle(serve, first, campaign_id=campaign)
+        # Started on an empty store, the cache was complete at once and took every
+        # campaign as it arrived: nothing to load, no misses.
         serve.wait_for(lambda h: h["cache"]["campaigns"] == len(campaigns))
+        assert serve.health()["cache"]["complete"]
+        for campaign in campaigns:
+            assert_matches_oracle(serve, first, campaign_id=campaign)
         produce_plain(kafka, topic, second + newcomer)
         serve.wait_for(processed(len(lines) + len(newcomer)))
         before = serve.health()["cache"]
@@ -179,11 +182,25 @@ def test_serving_cache_follows_the_stream_exactly(kafka, topic, tmp_data_dir):
             expected = recipient_activity(events, campaign_id=campaign)
             assert [{k: row[k] for k in want} for row, want in
                     zip(body["data"], expected, strict=True)] == expected
+        assert_matches_oracle(serve, everything, campaign_id="camp_9")  # new in the 2nd half
+        assert_matches_oracle(serve, everything)  # all campaigns
+        assert_matches_oracle(serve, everything, start_date="2025-05-01 03:17:09",
+                              end_date="2025-05-02 11:00:00")
         after = serve.health()["cache"]
-        assert after["active"] and after["misses"] == before["misses"]
-        assert after["hits"] - before["hits"] == 4 * len(campaigns)
-        assert_matches_oracle(serve, everything, campaign_id="camp_9")  # never cached yet
-        assert serve.health()["cache"]["misses"] == before["misses"] + 1
+        assert after["active"] and after["complete"] and after["misses"] == 0
+        assert after["hits"] - before["hits"] == 4 * len(campaigns) + 3
+        assert serve.stop() == 0, serve.log()
+        # Restarted on the same store: the cache warms up from ClickHouse instead.
+        serve = ServeProcess(topic, tmp_data_dir, kafka).start()
+        serve.wait_for(lambda h: h.get("cache", {}).get("complete"))
+        stored = sorted({e["campaign_id"] for e in events})
+        assert serve.health()["cache"]["campaigns"] == len(stored)
+        for campaign in stored:
+            assert_matches_oracle(serve, everything, campaign_id=campaign,
+                                  start_date="2025-05-01 05:17:09",
+                                  end_date="2025-05-02 02:00:01")
+        assert_matches_oracle(serve, everything)
+        assert serve.health()["cache"]["misses"] == 0
     finally:
         code = serve.stop()
         log = serve.log()
