@@ -91,9 +91,12 @@ def bare_loop(topic: str, total: int, batch_rows: int) -> float:
     return total / elapsed
 
 
+SERVE_ENV: dict[str, str] = {}  # e.g. CAMPAIGNS_API_CACHE_MB (--cache-mb)
+
+
 def worker_ingest(topic: str, total: int) -> tuple[float, Serve, str]:
     data_dir = tempfile.mkdtemp(prefix="bench-serve-")
-    serve = Serve(data_dir, topic, 7292)
+    serve = Serve(data_dir, topic, 7292, **SERVE_ENV)
     assigned = serve.wait(lambda h: h.get("worker", {}).get("assigned"))
     done = serve.wait(lambda h: h["worker"]["stored_offsets"] >= total)
     return total / (done - assigned), serve, data_dir
@@ -150,7 +153,7 @@ def backlog_rss(total: int) -> tuple[float, float, float, float]:
     create_topic(BOOTSTRAP, topic)
     produce(topic, fast_lines(total, 1000, seed=5))
     data_dir = tempfile.mkdtemp(prefix="bench-backlog-")
-    serve = Serve(data_dir, topic, 7293)
+    serve = Serve(data_dir, topic, 7293, **SERVE_ENV)
     try:
         assigned = serve.wait(lambda h: h.get("worker", {}).get("assigned"))
         rss_at_start, _ = serve.rss_mb()
@@ -180,7 +183,13 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=5_000_000)
     parser.add_argument("--batch-rows", type=int, default=50_000)
     parser.add_argument("--freshness-seconds", type=float, default=20)
+    parser.add_argument("--cache-mb", type=int, help="CAMPAIGNS_API_CACHE_MB for serve "
+                        "(default: its default; 0 turns the serving cache off)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["replay", "backlog"],
+                        help="phases to leave out")
     args = parser.parse_args()
+    if args.cache_mb is not None:
+        SERVE_ENV["CAMPAIGNS_API_CACHE_MB"] = str(args.cache_mb)
 
     topic = f"bench_pipeline_{uuid.uuid4().hex[:8]}"
     create_topic(BOOTSTRAP, topic)
@@ -191,15 +200,19 @@ def main() -> int:
     bare = bare_loop(topic, args.events, args.batch_rows)
     print("campaigns serve (worker) ...", flush=True)
     ours, serve, _ = worker_ingest(topic, args.events)
+    job = {"rows_done": 0, "rows_per_second": 0}
     try:
-        print("replay from raw ...", flush=True)
-        job = replay_raw(serve)
+        if "replay" not in args.skip:
+            print("replay from raw ...", flush=True)
+            job = replay_raw(serve)
         print("freshness at 5,000 events/s ...", flush=True)
         latencies = freshness(serve, topic, args.freshness_seconds, 5000)
     finally:
         serve.stop()
-    print(f"backlog of {args.backlog:,} events ...", flush=True)
-    rss_start, rss_peak, rss_growth, backlog_rate = backlog_rss(args.backlog)
+    rss_start = rss_peak = rss_growth = backlog_rate = 0.0
+    if "backlog" not in args.skip:
+        print(f"backlog of {args.backlog:,} events ...", flush=True)
+        rss_start, rss_peak, rss_growth, backlog_rate = backlog_rss(args.backlog)
 
     print("\n| measure | value |\n|---|---:|")
     print(f"| bare consume+insert loop, events/s | {bare:,.0f} |")
