@@ -1,14 +1,20 @@
 """The worker's memory of recently stored event_ids (the dedup window).
 
-Each id is kept as a 16-byte BLAKE2b digest in sorted numpy arrays, one array
-per ingestion hour, so memory stays ~16 bytes per id (5M ids ~ 80 MB) and whole
-hours expire at once. An id is remembered for at least the window.
+Each id is kept as a 16-byte BLAKE2b digest in sorted numpy arrays grouped by
+ingestion hour, so memory stays ~16 bytes per id (5M ids ~ 80 MB) and whole hours
+expire at once. An id is remembered for at least the window.
+
+Within an hour the arrays are sorted runs merged like a binary counter: a new batch
+is a run, and two runs merge only when the older is at most twice the newer. So a
+run of n ids is re-sorted once per n new ids (not on every few batches: sorting
+digests holds the GIL, and re-sorting a 10M-id hour took ~1 s, stalling the API in
+the same process), and an hour holds O(log n) runs to search.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,17 +32,10 @@ def digest_ids(event_ids: Sequence[str]) -> np.ndarray:
 class SeenEventIds:
     def __init__(self, window_seconds: int) -> None:
         self.window_seconds = window_seconds
-        self._hours: dict[int, np.ndarray] = {}  # ingestion hour -> sorted digests
-        self._pending: dict[int, list[np.ndarray]] = {}  # not yet merged into _hours
+        self._runs: dict[int, list[np.ndarray]] = {}  # ingestion hour -> sorted runs
 
     def __len__(self) -> int:
-        merged = sum(len(a) for a in self._hours.values())
-        return merged + sum(len(a) for parts in self._pending.values() for a in parts)
-
-    def _arrays(self) -> Iterable[np.ndarray]:
-        yield from self._hours.values()
-        for parts in self._pending.values():
-            yield from parts
+        return sum(len(run) for runs in self._runs.values() for run in runs)
 
     def first_occurrences(self, digests: np.ndarray) -> np.ndarray:
         """Boolean mask: True where the digest is new, both in the window and earlier
@@ -46,36 +45,29 @@ class SeenEventIds:
             return keep
         _, first_index = np.unique(digests, return_index=True)
         keep[first_index] = True
-        for known in self._arrays():
-            if len(known) == 0:
-                continue
-            pos = np.searchsorted(known, digests)
-            pos[pos == len(known)] = 0
-            keep &= known[pos] != digests
+        for runs in self._runs.values():
+            for known in runs:
+                pos = np.searchsorted(known, digests)
+                pos[pos == len(known)] = 0
+                keep &= known[pos] != digests
         return keep
 
     def add(self, digests: np.ndarray, ingested_epoch: int) -> None:
         if len(digests) == 0:
             return
         hour = ingested_epoch - ingested_epoch % 3600
-        parts = self._pending.setdefault(hour, [])
-        parts.append(np.sort(digests))
-        if len(parts) >= 8:
-            self._merge(hour)
-
-    def _merge(self, hour: int) -> None:
-        parts = self._pending.pop(hour, [])
-        if hour in self._hours:
-            parts.append(self._hours[hour])
-        if parts:
-            self._hours[hour] = np.sort(np.concatenate(parts))
+        runs = self._runs.setdefault(hour, [])
+        runs.append(np.sort(digests))
+        while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
+            newer = runs.pop()
+            merged = np.concatenate([runs.pop(), newer])
+            merged.sort(kind="stable")  # two sorted runs: a linear merge (timsort)
+            runs.append(merged)
 
     def expire(self, now_epoch: int) -> int:
         """Forget hours that ended more than a window ago; returns ids dropped."""
         cutoff = now_epoch - self.window_seconds - 3600
         dropped = 0
-        for hour in [h for h in set(self._hours) | set(self._pending) if h < cutoff]:
-            dropped += sum(len(a) for a in self._pending.pop(hour, []))
-            old = self._hours.pop(hour, None)
-            dropped += 0 if old is None else len(old)
+        for hour in [h for h in self._runs if h < cutoff]:
+            dropped += sum(len(run) for run in self._runs.pop(hour))
         return dropped

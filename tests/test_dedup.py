@@ -31,3 +31,17 @@ def test_empty_inputs():
     assert seen.first_occurrences(np.empty(0, dtype="S16")).tolist() == []
     seen.add(np.empty(0, dtype="S16"), 0)
     assert len(seen) == 0
+
+
+def test_runs_stay_few_and_every_id_is_remembered():
+    seen = SeenEventIds(3600)
+    batches = [digest_ids([f"ev_{b}_{i}" for i in range(100)]) for b in range(300)]
+    for batch in batches:
+        assert seen.first_occurrences(batch).all()
+        seen.add(batch, 1_800_000_000)
+    runs = seen._runs[1_800_000_000 - 1_800_000_000 % 3600]
+    assert len(runs) <= 10  # a binary counter over 300 batches: at most ~log2(300) + 1
+    assert all(bool((run[1:] > run[:-1]).all()) for run in runs)  # sorted, no repeats
+    assert len(seen) == 30_000
+    for batch in batches[::37]:
+        assert not seen.first_occurrences(batch).any()
