@@ -29,7 +29,16 @@ def _plain(value: object) -> object:
 
 def _records(result: PipeResult) -> list[dict[str, object]]:
     names = result.names
-    return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in result.rows]
+    times = [i for i, t in enumerate(result.types) if t.startswith("DateTime")]
+    if not times:
+        return [dict(zip(names, row, strict=True)) for row in result.rows]
+    records = []
+    for row in result.rows:
+        values = list(row)
+        for i in times:  # only time columns need formatting (datetime or preformatted str)
+            values[i] = _plain(values[i])
+        records.append(dict(zip(names, values, strict=True)))
+    return records
 
 
 def render_json(result: PipeResult) -> bytes:
