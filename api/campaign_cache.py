@@ -50,6 +50,7 @@ NAME_RANK = np.zeros(len(KINDS) + 1, dtype=np.uint64)
 for _rank, _name in enumerate(sorted(EVENT_TYPES)):
     NAME_RANK[KINDS[_name]] = _rank
 KIND_NAMES = ("", *EVENT_TYPES)
+KIND_BY_RANK = {int(NAME_RANK[code]): name for name, code in KINDS.items()}
 # RowBinary rows of sql/campaign_events.sql; strings travel as cityHash64 and are joined
 # with sql/campaign_strings.sql (a hash collision fails the load: SQL answers instead).
 ROW = np.dtype([("campaign", "<u4"), ("ts", "<u4"), ("kind", "u1"), ("recipient", "<u8"),
@@ -208,6 +209,13 @@ def _utc(epoch: int) -> datetime:
     return EPOCH + timedelta(seconds=epoch)
 
 
+def _texts(epochs: np.ndarray) -> list[str]:
+    """'YYYY-MM-DD HH:MM:SS' (UTC) for many epochs at once, as the renderers print
+    DateTime values."""
+    iso = np.datetime_as_string(epochs.astype("datetime64[s]"))
+    return [text.replace("T", " ") for text in iso.tolist()]
+
+
 def _distinct(local: np.ndarray, recipients: int) -> int:
     """Distinct campaign recipient numbers."""
     return int(np.count_nonzero(np.bincount(local, minlength=recipients))) if len(local) else 0
@@ -364,13 +372,18 @@ class CampaignCache:
             counts = np.bincount(index * width + kind, minlength=len(starts) * width)
             counts = counts.reshape(len(starts), width)
             uniques = []
-            span = int(rid.max()) + 1
+            span = len(entry.recipients)
             for code in (OPEN, CLICK):
                 mask = kind == code
-                pairs = np.unique(index[mask] * span + rid[mask])
-                uniques.append(np.bincount(pairs // span, minlength=len(starts)))
-        return [(_utc(int(b)), *(int(c) for c in counts[i, 1:]), int(uniques[0][i]),
-                 int(uniques[1][i])) for i, b in enumerate(starts)], len(ts)
+                pairs = index[mask] * span + rid[mask]
+                if len(starts) * span <= 4_000_000:  # a presence table beats sorting
+                    seen = np.bincount(pairs, minlength=len(starts) * span)
+                    uniques.append(np.count_nonzero(seen.reshape(len(starts), span), axis=1))
+                else:
+                    uniques.append(np.bincount(np.unique(pairs) // span, minlength=len(starts)))
+        return [(_utc(b), *c, o, k) for b, c, o, k in zip(
+            starts.tolist(), counts[:, 1:].tolist(), uniques[0].tolist(), uniques[1].tolist(),
+            strict=True)], len(ts)
 
     def recipients(self, campaign_id: str, start: int, end: int, kind: int,
                    recipient_id: str, recipient_email: str, limit: int,
@@ -421,28 +434,33 @@ class CampaignCache:
                 candidates = np.arange(total)
             names = self._strings["recipient"].values
             name_of = entry.recipients
-            page = [int(present[i]) for i in sorted(
-                candidates.tolist(), key=lambda i: (-last[i], names[name_of[present[i]]]))
-                [offset:offset + limit]]
+            chosen = present[candidates]
+            keyed = sorted(zip((-last[candidates]).tolist(),
+                               [names[n] for n in name_of[chosen].tolist()],
+                               chosen.tolist(), strict=True))
+            page = [r for _, _, r in keyed[offset:offset + limit]]
             # Distinct clicked links of the page's recipients.
             link_values = self._strings["link"].values
             clicked: dict[int, set[str]] = {r: set() for r in page}
-            is_link = (kinds == CLICK) & (links != 0)
-            for r, link in zip(local[is_link].tolist(), links[is_link].tolist(), strict=True):
-                if r in clicked:
-                    clicked[r].add(link_values[link])
-            email_values = self._strings["email"].values
             page_index = np.array(page, dtype=np.int64)
+            on_page = np.zeros(size, dtype=bool)
+            on_page[page_index] = True
+            is_link = (kinds == CLICK) & (links != 0) & on_page[local]
+            for r, link in zip(local[is_link].tolist(), links[is_link].tolist(), strict=True):
+                clicked[r].add(link_values[link])
+            email_values = self._strings["email"].values
             page_emails = emails[last_at[page_index]].tolist()  # argMax(email, timestamp)
-            page_first = ts[first_at[page_index]].tolist()
-            page_last = last_key[page_index].tolist()
+            page_keys = last_key[page_index]
+            page_first = _texts(ts[first_at[page_index]])
+            page_last = _texts(page_keys // 8)
+            page_kinds = (page_keys % 8).tolist()
             page_counts = counts[page_index, 1:].tolist()
-            rank_to_kind = {int(NAME_RANK[k]): KIND_NAMES[k] for k in KINDS.values()}
             rows = [
                 (names[name_of[r]], email_values[email], campaign_id, *group_counts,
-                 _utc(first), _utc(key // 8), rank_to_kind[key % 8], sorted(clicked[r]), total)
-                for r, email, group_counts, first, key in zip(
-                    page, page_emails, page_counts, page_first, page_last, strict=True)
+                 first, last, KIND_BY_RANK[rank], sorted(clicked[r]), total)
+                for r, email, group_counts, first, last, rank in zip(
+                    page, page_emails, page_counts, page_first, page_last, page_kinds,
+                    strict=True)
             ]
         return rows, read
 
