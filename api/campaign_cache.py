@@ -441,23 +441,24 @@ class CampaignCache:
             page = [r for _, _, r in keyed[offset:offset + limit]]
             # Distinct clicked links of the page's recipients.
             link_values = self._strings["link"].values
-            clicked: dict[int, set[str]] = {r: set() for r in page}
             page_index = np.array(page, dtype=np.int64)
             on_page = np.zeros(size, dtype=bool)
             on_page[page_index] = True
             is_link = (kinds == CLICK) & (links != 0) & on_page[local]
+            link_sets: dict[int, set[str]] = {}
             for r, link in zip(local[is_link].tolist(), links[is_link].tolist(), strict=True):
-                clicked[r].add(link_values[link])
+                link_sets.setdefault(r, set()).add(link_values[link])
+            clicked = {r: sorted(links_of) for r, links_of in link_sets.items()}
             email_values = self._strings["email"].values
             page_emails = emails[last_at[page_index]].tolist()  # argMax(email, timestamp)
             page_keys = last_key[page_index]
-            page_first = _texts(ts[first_at[page_index]])
-            page_last = _texts(page_keys // 8)
+            times = _texts(np.concatenate([ts[first_at[page_index]], page_keys // 8]))
+            page_first, page_last = times[:len(page)], times[len(page):]
             page_kinds = (page_keys % 8).tolist()
             page_counts = counts[page_index, 1:].tolist()
             rows = [
                 (names[name_of[r]], email_values[email], campaign_id, *group_counts,
-                 first, last, KIND_BY_RANK[rank], sorted(clicked[r]), total)
+                 first, last, KIND_BY_RANK[rank], clicked.get(r, []), total)
                 for r, email, group_counts, first, last, rank in zip(
                     page, page_emails, page_counts, page_first, page_last, page_kinds,
                     strict=True)
