@@ -197,10 +197,12 @@ class ReplayRunner:
     the chDB directory), holding the worker's gate, or in the CLI when no server runs."""
 
     def __init__(self, settings: Settings, gate: threading.Lock | None = None,
-                 on_swapped: Callable[[], None] | None = None) -> None:
+                 on_swapped: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.gate = gate
-        self.on_swapped = on_swapped  # e.g. the API's serving cache forgets what it held
+        # Called with the source after a swap (the serving cache forgets what it held when
+        # the raw table itself was rebuilt).
+        self.on_swapped = on_swapped
         self.jobs: dict[str, ReplayProgress] = {}
         self._lock = threading.Lock()
 
@@ -217,7 +219,7 @@ class ReplayRunner:
             except BaseException:  # noqa: BLE001 - recorded in progress
                 return
             if self.on_swapped is not None:
-                self.on_swapped()
+                self.on_swapped(source)
 
         threading.Thread(target=run, name=f"replay-{progress.id}", daemon=True).start()
         return progress

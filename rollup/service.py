@@ -78,7 +78,7 @@ class ApiThread:
             pool=pool,
             tokens=token_store(settings),
             worker_stats=worker.stats if worker is not None else None,
-            replay=ReplayRunner(settings, gate, on_swapped=cache.clear if cache else None),
+            replay=ReplayRunner(settings, gate, on_swapped=cache.replayed if cache else None),
             cache=cache,
         )
         self.state = state
