@@ -64,6 +64,7 @@ WARM_UP = "\x00warm-up"  # a request for the newest campaigns, not a campaign id
 BYTES_PER_EVENT = 24  # estimate for warm-up: 21 bytes + a share of the interned strings
 BYTES_PER_STRING = 100  # estimate: a Python str, its dict slot and list slot
 ENTRY_OVERHEAD = 1000  # estimate: a campaign's Python objects (entry, arrays, dict slot)
+APPEND_GROUP = 32  # campaigns appended per hold of the lock
 LOAD_CHUNK_EVENTS = 100_000  # per load: bounds how long a load pauses the worker (~0.2 s)
 
 
@@ -254,6 +255,7 @@ class CampaignCache:
         self.budget_bytes = budget_bytes
         self.max_campaign_events = max_campaign_events
         self._lock = threading.Lock()
+        self._batch_lock = threading.Lock()  # held while a batch is appended
         self._entries: OrderedDict[str, CampaignEvents] = OrderedDict()
         self._strings = {name: Interner() for name in STRING_COLUMNS}
         self._too_big: set[str] = set()
@@ -340,7 +342,7 @@ class CampaignCache:
     def all_stats(self, start: int, end: int) -> tuple[list[tuple], int] | None:
         """campaign_stats rows for every campaign, newest first, when the cache holds every
         campaign stored (see `_check_complete`); else None."""
-        with self._lock:
+        with self._batch_lock, self._lock:  # never half of a batch
             if not (self.active and self.complete):
                 return None
             self.hits += 1
@@ -481,6 +483,10 @@ class CampaignCache:
         one pass per column, then one slice per campaign."""
         if not self.active or not (self._entries or self.complete):
             return
+        with self._batch_lock:
+            self._add_events(columns)
+
+    def _add_events(self, columns: dict[str, list]) -> None:
         with self._lock:
             entries = self._entries
             positions: dict[str, int] = {}
@@ -509,17 +515,32 @@ class CampaignCache:
                 values.append(np.array([number(v) for v in taken(column)],
                                        dtype=np.uint32)[order])
             sorted_codes = codes[rows][order]
-            bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
-            names = list(positions)
-            for part in np.split(np.arange(len(sorted_codes)), bounds):
-                campaign_id = names[int(sorted_codes[part[0]])]
-                entry = entries[campaign_id]
-                before = entry.nbytes
-                entry.append([v[part[0]:part[-1] + 1] for v in values])
-                self._bytes += entry.nbytes - before
-                if entry.size > self.max_campaign_events:
-                    self._drop(campaign_id)
-                    self._too_big.add(campaign_id)
+            generation = self._generation
+        starts = np.flatnonzero(np.diff(sorted_codes, prepend=-1)).tolist()
+        ends = [*starts[1:], len(sorted_codes)]
+        names = list(positions)
+        campaigns = [names[code] for code in sorted_codes[starts].tolist()]
+        # Per campaign under the lock, releasing it every few campaigns so that queries
+        # are not held up for the whole batch (each campaign still changes atomically;
+        # all_stats waits for whole batches).
+        for first in range(0, len(starts), APPEND_GROUP):
+            with self._lock:
+                if generation != self._generation:
+                    return  # cleared meanwhile
+                for campaign_id, start, end in zip(campaigns[first:first + APPEND_GROUP],
+                                                   starts[first:first + APPEND_GROUP],
+                                                   ends[first:first + APPEND_GROUP],
+                                                   strict=True):
+                    entry = entries.get(campaign_id)
+                    if entry is None:
+                        continue
+                    before = entry.nbytes
+                    entry.append([v[start:end] for v in values])
+                    self._bytes += entry.nbytes - before
+                    if entry.size > self.max_campaign_events:
+                        self._drop(campaign_id)
+                        self._too_big.add(campaign_id)
+        with self._lock:
             self._evict()
 
     def _string_count(self) -> int:
