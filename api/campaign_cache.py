@@ -1,13 +1,16 @@
-"""The serving cache: an exact in-memory copy of hot campaigns' events, so that
-campaign_stats and campaign_timeline for one campaign answer in well under a millisecond.
+"""The serving cache: an exact in-memory copy of hot campaigns' events, so that the
+pipes answer questions about one campaign (campaign_stats, campaign_timeline,
+recipient_activity; all campaigns' campaign_stats when every campaign is held) in
+about a millisecond.
 
 Why: one ClickHouse query costs 5-40 ms here however little it reads (planning
 dominates, see docs/benchmarks.md), so no SQL plan meets the latency and throughput
 targets. The cache keeps, per campaign, its events' epoch second, type code and numbers
 for recipient_id, recipient_email and link_url (interned strings, shared by every
 campaign: unique counts compare the strings themselves), sorted by time: any
-second-precision range is two binary searches and a few vectorized counts. 21 bytes per
-event, plus the interned strings.
+second-precision range is two binary searches and a few vectorized counts. Each event
+also carries its recipient's dense number within the campaign, so per-recipient answers
+are bincounts. 21 bytes per event, plus the interned strings.
 
 Exactness rests on three rules:
 * it mirrors the raw table: loads read `email_events`, and the worker appends exactly
