@@ -65,9 +65,10 @@ WEEK_OFFSET = 4 * 86400  # 1970-01-01 was a Thursday; weeks start on Monday 1970
 
 WARM_UP = "\x00warm-up"  # a request for the newest campaigns, not a campaign id
 BYTES_PER_EVENT = 24  # estimate for warm-up: 21 bytes + a share of the interned strings
-BYTES_PER_STRING = 100  # estimate: a Python str, its dict slot and list slot
+BYTES_PER_STRING = 100  # estimate: a Python str's header, its dict slot and list slot
 ENTRY_OVERHEAD = 1000  # estimate: a campaign's Python objects (entry, arrays, dict slot)
 APPEND_GROUP = 32  # campaigns appended per hold of the lock
+MISS_LOAD_CAMPAIGNS = 16  # campaigns per background load of misses (bounds a gate hold)
 LOAD_CHUNK_EVENTS = 100_000  # per load: bounds how long a load pauses the worker (~0.2 s)
 
 
@@ -96,12 +97,14 @@ class Interner:
     def __init__(self) -> None:
         self.numbers: dict[str, int] = {"": 0}
         self.values: list[str] = [""]
+        self.nbytes = BYTES_PER_STRING  # estimate: each string's length + its slots
 
     def number(self, value: str) -> int:
         number = self.numbers.get(value)
         if number is None:
             number = self.numbers[value] = len(self.values)
             self.values.append(value)
+            self.nbytes += BYTES_PER_STRING + len(value)
         return number
 
     def join(self, hashes: np.ndarray, pairs: list[tuple[int, str]]) -> np.ndarray:
@@ -311,7 +314,7 @@ class CampaignCache:
                     "campaigns": len(self._entries),
                     "events": sum(e.size for e in self._entries.values()),
                     "strings": self._string_count(),
-                    "bytes": self._bytes + self._string_count() * BYTES_PER_STRING,
+                    "bytes": self._bytes + self._string_bytes(),
                     "budget_bytes": self.budget_bytes,
                     "hits": self.hits, "misses": self.misses}
 
@@ -549,13 +552,16 @@ class CampaignCache:
     def _string_count(self) -> int:
         return sum(len(interner.values) for interner in self._strings.values())
 
+    def _string_bytes(self) -> int:
+        return sum(interner.nbytes for interner in self._strings.values())
+
     def _drop(self, campaign_id: str) -> None:
         self.complete = False
         entry = self._entries.pop(campaign_id)
         self._bytes -= entry.nbytes
 
     def _evict(self) -> None:
-        strings = self._string_count() * BYTES_PER_STRING
+        strings = self._string_bytes()
         if strings > self.budget_bytes // 2:
             # Interned strings are shared and never dropped one by one: start afresh.
             self.complete = False
@@ -591,6 +597,9 @@ class CampaignCache:
             if chunk_events >= LOAD_CHUNK_EVENTS:
                 self.load(chunk)
                 chunk, chunk_events = [], 0
+                with self._lock:  # the estimate above ignores strings: check real bytes
+                    if self._bytes + self._string_bytes() > self.budget_bytes * 4 // 5:
+                        break
         if chunk:
             self.load(chunk)
         self._check_complete()
@@ -623,7 +632,7 @@ class CampaignCache:
                 if item == WARM_UP:
                     self.warm_up()
                     continue
-                while len(taken) < 200:  # one query for the misses queued meanwhile
+                while len(taken) < MISS_LOAD_CAMPAIGNS:  # one query for queued misses
                     try:
                         more = self._requests.get_nowait()
                     except queue.Empty:
@@ -673,6 +682,9 @@ class CampaignCache:
                         continue
                     entry = CampaignEvents([rows["ts"][a:b], rows["kind"][a:b],
                                             *(numbers[name][a:b] for name in STRING_COLUMNS)])
+                    if entry.nbytes > self.budget_bytes // 2:  # would evict most others
+                        self._too_big.add(campaign_id)
+                        continue
                     self._entries[campaign_id] = entry
                     self._bytes += entry.nbytes
                 self._evict()

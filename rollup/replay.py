@@ -156,8 +156,10 @@ def _topic_partitions(settings: Settings) -> list[int]:
 
 
 def rebuild(settings: Settings, source: str, gate: AbstractContextManager | None = None,
-            progress: ReplayProgress | None = None, database: str | None = None) -> ReplayProgress:
-    """Build the shadow database from `source`, then swap its tables in."""
+            progress: ReplayProgress | None = None, database: str | None = None,
+            on_swapped: Callable[[str], None] | None = None) -> ReplayProgress:
+    """Build the shadow database from `source`, then swap its tables in. `on_swapped`
+    runs under the gate once swapping has begun (even if a swap fails)."""
     progress = progress or ReplayProgress(source)
     url = settings.effective_clickhouse_url
     live = connect(url, database)
@@ -177,9 +179,13 @@ def rebuild(settings: Settings, source: str, gate: AbstractContextManager | None
                 tables = RAW_TABLES + ROLLUP_TABLES
             else:
                 raise ValueError(f"unknown replay source {source!r}")
-            for table in tables:
-                live.command(f"EXCHANGE TABLES {_identifier(live_db)}.{table} "
-                             f"AND {shadow_db}.{table}")
+            try:
+                for table in tables:
+                    live.command(f"EXCHANGE TABLES {_identifier(live_db)}.{table} "
+                                 f"AND {shadow_db}.{table}")
+            finally:
+                if on_swapped is not None:
+                    on_swapped(source)  # before any batch lands on the swapped tables
         live.command(f"DROP DATABASE IF EXISTS {shadow_db} SYNC")
         progress.state = "done"
     except BaseException as exc:
@@ -215,11 +221,9 @@ class ReplayRunner:
 
         def run() -> None:
             try:
-                rebuild(self.settings, source, self.gate, progress)
+                rebuild(self.settings, source, self.gate, progress, on_swapped=self.on_swapped)
             except BaseException:  # noqa: BLE001 - recorded in progress
-                return
-            if self.on_swapped is not None:
-                self.on_swapped(source)
+                pass
 
         threading.Thread(target=run, name=f"replay-{progress.id}", daemon=True).start()
         return progress

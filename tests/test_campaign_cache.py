@@ -189,8 +189,10 @@ def test_cached_recipient_activity_matches_the_oracle(store):
 def test_small_budget_evicts_least_recently_used_and_stays_exact(store, monkeypatch):
     import api.campaign_cache
 
-    monkeypatch.setattr(api.campaign_cache, "BYTES_PER_STRING", 0)  # events alone count
-    everything = store.cache.describe()
+    monkeypatch.setattr(api.campaign_cache, "BYTES_PER_STRING", 0)  # mostly events count
+    probe = make_cache(store.url, store.database, store.gate)  # everything, charged so
+    everything = probe.describe()
+    probe.stop()
     budget = everything["bytes"] // 2
     cache = make_cache(store.url, store.database, store.gate, budget_bytes=budget)
     try:
@@ -201,12 +203,15 @@ def test_small_budget_evicts_least_recently_used_and_stays_exact(store, monkeypa
         hits = cache.describe()["hits"]
         assert_same_answers(store, api, "campaign_stats", {})  # all campaigns: SQL
         assert cache.describe()["hits"] == hits
-        for round_ in range(3):
+        for round_ in range(2):
             for campaign in CAMPAIGNS:
-                assert_same_answers(store, api, "campaign_stats", {"campaign_id": campaign})
-            cache.wait_idle()
-            assert cache.describe()["bytes"] <= budget, round_
-        assert cache.describe()["hits"] > 0
+                for _ in range(2):  # a miss loads it (evicting the least recently used)
+                    assert_same_answers(store, api, "campaign_timeline",
+                                        {"campaign_id": campaign})
+                    cache.wait_idle()
+                    state = cache.describe()
+                    assert state["bytes"] <= budget and state["campaigns"] < 6, round_
+        assert cache.describe()["hits"] >= len(CAMPAIGNS)  # each second ask, at least
     finally:
         cache.stop()
 
@@ -237,5 +242,19 @@ def test_inactive_or_oversized_campaigns_fall_back_to_sql(store):
         cache.wait_idle()
         state = cache.describe()
         assert not state["active"] and state["campaigns"] == state["hits"] == 0
+    finally:
+        cache.stop()
+
+
+def test_a_campaign_too_big_for_the_budget_is_left_to_sql_not_reloaded(store):
+    one = store.cache.describe()["bytes"] // 8  # less than twice any real campaign's size
+    cache = make_cache(store.url, store.database, store.gate, budget_bytes=one)
+    try:
+        api = store.api(cache)
+        for _ in range(3):
+            assert_same_answers(store, api, "campaign_stats", {"campaign_id": "camp_1"})
+            cache.wait_idle()
+        assert "camp_1" in cache._too_big and "camp_1" not in cache._entries
+        assert cache.describe()["misses"] == 3 and cache.describe()["bytes"] <= one
     finally:
         cache.stop()
