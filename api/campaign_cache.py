@@ -52,7 +52,6 @@ OPEN, CLICK = KINDS["open"], KINDS["click"]
 NAME_RANK = np.zeros(len(KINDS) + 1, dtype=np.uint64)
 for _rank, _name in enumerate(sorted(EVENT_TYPES)):
     NAME_RANK[KINDS[_name]] = _rank
-KIND_NAMES = ("", *EVENT_TYPES)
 KIND_BY_RANK = {int(NAME_RANK[code]): name for name, code in KINDS.items()}
 # RowBinary rows of sql/campaign_events.sql; strings travel as cityHash64 and are joined
 # with sql/campaign_strings.sql (a hash collision fails the load: SQL answers instead).
@@ -122,6 +121,10 @@ class Interner:
         return numbers[at] if len(hashes) else np.empty(0, dtype=np.uint32)
 
 
+def _in_order(ts: np.ndarray) -> bool:
+    return bool(np.all(ts[1:] >= ts[:-1]))
+
+
 class CampaignEvents:
     """One campaign's events in growable arrays, kept sorted by time lazily. Besides the
     interned numbers, each event carries its recipient's number *within the campaign*
@@ -131,17 +134,16 @@ class CampaignEvents:
     TYPES = (np.uint32, np.uint8, np.uint32, np.uint32, np.uint32, np.uint32)
 
     def __init__(self, values: Sequence[np.ndarray]) -> None:
-        order = np.argsort(values[0], kind="stable")
-        recipients = np.asarray(values[2], dtype=np.uint32)[order]
         # local_keys: sorted interned numbers; local_numbers: their campaign numbers;
         # recipients: campaign number -> interned number.
-        self.local_keys, local = np.unique(recipients, return_inverse=True)
+        self.local_keys, local = np.unique(values[2], return_inverse=True)
+        self.local_keys = self.local_keys.astype(np.uint32)
         self.local_numbers = np.arange(len(self.local_keys), dtype=np.uint32)
         self.recipients = self.local_keys.copy()
-        self.columns = [np.ascontiguousarray(v[order], dtype=t)
+        self.columns = [np.array(v, dtype=t)
                         for v, t in zip((*values, local), self.TYPES, strict=True)]
-        self.size = len(order)
-        self.ordered = True
+        self.size = len(self.columns[0])
+        self.ordered = _in_order(self.columns[0])  # loads arrive sorted by time
 
     @classmethod
     def empty(cls) -> CampaignEvents:
@@ -185,8 +187,7 @@ class CampaignEvents:
                 self.columns[i] = grown
         ts = values[0]
         if self.ordered and count:
-            in_order = bool(np.all(ts[1:] >= ts[:-1]))
-            self.ordered = in_order and (
+            self.ordered = _in_order(ts) and (
                 self.size == 0 or ts[0] >= self.columns[0][self.size - 1])
         for column, new in zip(self.columns, values, strict=True):
             column[self.size:end] = new
@@ -291,13 +292,9 @@ class CampaignCache:
     def reset(self, active: bool) -> None:
         """Forget everything; serve again (and warm up) only if `active`."""
         with self._lock:
-            self._entries.clear()
-            self._strings = {name: Interner() for name in STRING_COLUMNS}
+            self._forget()
             self._too_big.clear()
-            self._bytes = 0
-            self._generation += 1
             self.active = active
-            self.complete = False
             if active:
                 self._requests.put(WARM_UP)
         log.info("serving cache cleared (%s)", "active" if active else "inactive")
@@ -560,15 +557,20 @@ class CampaignCache:
         entry = self._entries.pop(campaign_id)
         self._bytes -= entry.nbytes
 
+    def _forget(self) -> None:
+        """Drop every campaign and string (caller holds the lock); loads and appends in
+        flight see the new generation and give up."""
+        self._entries.clear()
+        self._strings = {name: Interner() for name in STRING_COLUMNS}
+        self._bytes = 0
+        self._generation += 1
+        self.complete = False
+
     def _evict(self) -> None:
         strings = self._string_bytes()
         if strings > self.budget_bytes // 2:
             # Interned strings are shared and never dropped one by one: start afresh.
-            self.complete = False
-            self._entries.clear()
-            self._strings = {name: Interner() for name in STRING_COLUMNS}
-            self._bytes = 0
-            self._generation += 1
+            self._forget()
             return
         while self._bytes + strings > self.budget_bytes and self._entries:
             self._drop(next(iter(self._entries)))

@@ -74,8 +74,9 @@ def require(value: str | None, name: str) -> str:
     return value
 
 
-def _range(params: Mapping[str, str]) -> tuple[dict[str, object], bool]:
-    """Bound range parameters, and whether the range has partial hours (raw rows needed)."""
+def _range(params: Mapping[str, str]) -> tuple[dict[str, object], bool, int, int]:
+    """Bound range parameters, whether the range has partial hours (raw rows needed), and
+    the range as epochs."""
     start, end = date_range(params)
     whole_from, whole_to = whole_hours(start, end)
     # Events end in 2105 (see ingest.contract), so an open end has no partial last hour.
@@ -86,7 +87,7 @@ def _range(params: Mapping[str, str]) -> tuple[dict[str, object], bool]:
         "end_date": sql_datetime(end),
         "whole_from": sql_datetime(whole_from),
         "whole_to": sql_datetime(whole_to),
-    }, partial
+    }, partial, start, end
 
 
 RATES = (  # name, numerator, denominator: percentages, None when the denominator is 0
@@ -131,9 +132,8 @@ def _from_cache(names: tuple[str, ...], types: tuple[str, ...],
 
 # -- campaign_stats ----------------------------------------------------------------
 def plan_campaign_stats(params: Mapping[str, str]) -> Plan:
-    bound, partial = _range(params)
+    bound, partial, start, end = _range(params)
     campaign_id = get_string(params, "campaign_id") or ""
-    start, end = date_range(params)
     cached = _from_cache(STATS_COLUMNS, STATS_TYPES, (
         lambda cache: cache.stats(campaign_id, start, end)) if campaign_id else (
         lambda cache: cache.all_stats(start, end)))
@@ -196,8 +196,7 @@ def _fill_buckets(granularity: str, start: int | None, end: int | None) -> Finis
 def plan_campaign_timeline(params: Mapping[str, str]) -> Plan:
     campaign_id = require(get_string(params, "campaign_id"), "campaign_id")
     granularity = get_choice(params, "granularity", GRANULARITIES, "hour")
-    bound, partial = _range(params)
-    start_epoch, end_epoch = date_range(params)
+    bound, partial, start_epoch, end_epoch = _range(params)
     start = start_epoch if params.get("start_date") else None
     end = end_epoch if params.get("end_date") else None
     if start is not None and end is not None and \

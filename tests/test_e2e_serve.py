@@ -21,6 +21,12 @@ def produce_plain(bootstrap: str, topic: str, lines: list[bytes]) -> None:
     assert producer.flush(60) == 0
 
 
+def processed(count: int):  # noqa: ANN201 - a /health predicate for ServeProcess.wait_for
+    """Every record up to `count` consumed: stored, quarantined or dropped as a duplicate."""
+    return lambda h: (h["worker"]["inserted"] + h["worker"]["quarantined"]
+                      + h["worker"]["duplicates_dropped"]) >= count
+
+
 def assert_matches_oracle(serve: ServeProcess, lines: list[bytes], **params: str) -> None:
     events, _ = clean_events(lines)
     from tests.oracle import to_epoch
@@ -55,8 +61,7 @@ def test_events_through_kafka_reach_campaign_stats(kafka, topic, tmp_data_dir):
     serve = ServeProcess(topic, tmp_data_dir, kafka).start()
     try:
         produce_plain(kafka, topic, lines)
-        serve.wait_for(lambda h: h["worker"]["inserted"] + h["worker"]["quarantined"]
-                       + h["worker"]["duplicates_dropped"] >= len(lines))
+        serve.wait_for(processed(len(lines)))
         health = serve.health()["worker"]
         assert health["inserted"] == len(events)
         assert health["quarantined"] == bad
@@ -121,8 +126,7 @@ def test_http_mixed_batch_counts_good_rows_and_quarantines_bad(kafka, topic, tmp
         assert oracle_bad == 0
         assert response.json() == {"successful_rows": len(good), "quarantined_rows": len(bad)}
         total = len(good) + len(bad)
-        serve.wait_for(lambda h: h["worker"]["inserted"] + h["worker"]["quarantined"]
-                       + h["worker"]["duplicates_dropped"] >= total)
+        serve.wait_for(processed(total))
         assert_matches_oracle(serve, good)
         quarantine = serve.get("/v0/datasources/email_events_quarantine.json").json()
         assert quarantine["rows"] == len(bad)
@@ -145,11 +149,6 @@ def test_serving_cache_follows_the_stream_exactly(kafka, topic, tmp_data_dir):
     newcomer = [line.replace(b'"camp_3"', b'"camp_9"').replace(b'"ev_', b'"ev9_')
                 for line in second if b'"camp_3"' in line]
     serve = ServeProcess(topic, tmp_data_dir, kafka).start()
-
-    def processed(count: int):  # noqa: ANN202
-        return lambda h: (h["worker"]["inserted"] + h["worker"]["quarantined"]
-                          + h["worker"]["duplicates_dropped"]) >= count
-
     try:
         produce_plain(kafka, topic, first)
         serve.wait_for(processed(len(first)))
