@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import anyio
 from confluent_kafka.admin import AdminClient
@@ -15,21 +17,30 @@ from starlette.routing import Route
 
 from api.auth import AuthError, TokenStore, authorize
 from api.campaign_cache import CampaignCache
-from api.formats import RENDERERS
+from api.formats import RENDERERS, PipeResult
 from api.metrics import Metrics, MetricsMiddleware
+from api.middleware import (
+    BodyDeadlineMiddleware,
+    BodyTimeout,
+    NoStoreMiddleware,
+    ScopedCORSMiddleware,
+)
 from api.openapi import openapi_document
-from api.params import ParameterError, get_int
+from api.params import MAX_OFFSET, ParameterError, get_int
 from api.pipes import PIPES, Plan
 from api.query import QueryPool
 from api.ratelimit import RateLimiter
-from ingest.events_api import DATASOURCE, append_events
+from ingest.events_api import DATASOURCE, RequestError, append_events
 from ingest.producer import EventProducer
 from rollup.clickhouse import load_sql
 from rollup.config import Settings
-from rollup.replay import ReplayRunner
+from rollup.replay import ReplayBusy, ReplayRunner
 from rollup.worker import WorkerStats
 
 log = logging.getLogger("campaigns.api")
+T = TypeVar("T")
+INLINE_ROWS = 2_000  # answers up to this many rows are finished and rendered on the loop
+QUARANTINE_MAX_LIMIT = 100_000
 
 
 @dataclass
@@ -44,6 +55,7 @@ class ApiState:
     started: float = field(default_factory=time.time)
     limiter: RateLimiter = field(init=False)
     _admin_client: AdminClient | None = field(default=None, init=False, repr=False)
+    _heavy: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_limit_rps)
@@ -58,11 +70,27 @@ class ApiState:
         except Exception:  # noqa: BLE001
             return False
 
+    async def offload(self, work: Callable[[], T]) -> T:
+        """Run blocking work off the event loop, at most `api_heavy_concurrency` at once."""
+        if self._heavy is None:
+            self._heavy = anyio.CapacityLimiter(self.settings.api_heavy_concurrency)
+        return await anyio.to_thread.run_sync(work, limiter=self._heavy)
+
     def get_producer(self) -> EventProducer:
         if self.producer is None:
             self.producer = EventProducer(self.settings.kafka_bootstrap_servers,
                                           self.settings.kafka_topic)
         return self.producer
+
+
+class ApiError(Exception):
+    """An HTTP error answer: `{"error": message}` with `status` (and `headers`)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -73,63 +101,65 @@ def _state(request: Request) -> ApiState:
     return request.app.state.api
 
 
+def _format(request: Request) -> str:
+    fmt = request.path_params["format"]
+    if fmt not in RENDERERS:
+        raise ApiError(400, f"Unsupported format '{fmt[:32]}': use json, csv or ndjson")
+    return fmt
+
+
 async def pipe_endpoint(request: Request) -> Response:
     state = _state(request)
     name = request.path_params["name"]
-    fmt = request.path_params["format"]
+    # The token first: without one, nothing tells which pipes exist.
+    token = authorize(state.tokens, request, f"PIPES:READ:{name}")
     pipe = PIPES.get(name)
     if pipe is None:
-        return error(404, f"The pipe '{name}' does not exist")
-    if fmt not in RENDERERS:
-        return error(400, f"Unsupported format '{fmt}': use json, csv or ndjson")
-    try:
-        token = authorize(state.tokens, request, f"PIPES:READ:{name}")
-    except AuthError as exc:
-        return error(exc.status, exc.message)
+        raise ApiError(404, f"The pipe '{name[:128]}' does not exist")
+    fmt = _format(request)
     if token.rps is not None:
         decision = state.limiter.check(token.name, token.rps)
         if not decision.allowed:
-            return error(429, "Too many requests: this token's rps limit is exceeded",
-                         decision.headers())
+            raise ApiError(429, "Too many requests: this token's rps limit is exceeded",
+                           decision.headers())
     params: dict[str, str] = dict(request.query_params)
     params.update(token.fixed_params.get(name, {}))  # a JWT's pinned values always win
-    try:
-        plan = pipe.plan(params)
-    except ParameterError as exc:
-        return error(400, str(exc))
-    return await _run(state, name, plan, fmt)
+    return await _answer(state, pipe.plan(params), fmt)
 
 
-async def _run(state: ApiState, name: str, plan: Plan, fmt: str) -> Response:
-    """Answer from the serving cache (in the event loop: well under a millisecond), or
-    run the planned query off the event loop; render it in `fmt`."""
-    try:
-        result = None
-        if plan.cached is not None and state.cache is not None:
-            result = plan.cached(state.cache)
-        if result is None:
-            result = await anyio.to_thread.run_sync(state.pool.run, load_sql(plan.sql_path),
-                                                    plan.parameters)
-        if plan.finish is not None:
-            result = plan.finish(result)
-    except Exception:
-        log.exception("query %s failed", name)
-        return error(500, f"Internal error while running '{name}'")
-    render, media_type = RENDERERS[fmt]
-    return Response(render(result), media_type=media_type)
+def _finish_and_render(plan: Plan, result: PipeResult, fmt: str) -> bytes:
+    if plan.finish is not None:
+        result = plan.finish(result)
+    return RENDERERS[fmt][0](result)
+
+
+async def _answer(state: ApiState, plan: Plan, fmt: str) -> Response:
+    """Answer from the serving cache (on the event loop: well under a millisecond), or run
+    the planned query off the loop; finish and render off the loop too unless the answer is
+    small. A ParameterError from finishing (an answer over its bound) is a 400."""
+    result = None
+    if plan.cached is not None and state.cache is not None:
+        result = plan.cached(state.cache)
+    if result is None:
+        sql = load_sql(plan.sql_path)
+        result = await anyio.to_thread.run_sync(state.pool.run, sql, plan.parameters)
+    if plan.answer_rows(result) <= INLINE_ROWS:
+        body = _finish_and_render(plan, result, fmt)
+    else:
+        answered = result
+        body = await state.offload(lambda: _finish_and_render(plan, answered, fmt))
+    return Response(body, media_type=RENDERERS[fmt][1])
 
 
 async def events_endpoint(request: Request) -> Response:
     state = _state(request)
     name = request.query_params.get("name") or DATASOURCE
-    try:
-        token = authorize(state.tokens, request, f"DATASOURCES:APPEND:{name}")
-    except AuthError as exc:
-        return error(exc.status, exc.message)
+    token = authorize(state.tokens, request, f"DATASOURCES:APPEND:{name}")
     decision = state.limiter.check(token.name)
     if not decision.allowed:
-        return error(429, "Too many requests: rate limit exceeded", decision.headers())
-    response = await append_events(request, state.get_producer(), state.settings.max_body_bytes)
+        raise ApiError(429, "Too many requests: rate limit exceeded", decision.headers())
+    response = await append_events(request, state.get_producer(),
+                                   state.settings.max_body_bytes, state.offload)
     response.headers.update(decision.headers())
     return response
 
@@ -137,50 +167,36 @@ async def events_endpoint(request: Request) -> Response:
 async def quarantine_endpoint(request: Request) -> Response:
     """Rows of email_events_quarantine, newest first; `limit` (default 100) and `offset`."""
     state = _state(request)
-    fmt = request.path_params["format"]
-    if fmt not in RENDERERS:
-        return error(400, f"Unsupported format '{fmt}': use json, csv or ndjson")
-    try:
-        authorize(state.tokens, request, f"DATASOURCES:READ:{DATASOURCE}")
-    except AuthError as exc:
-        return error(exc.status, exc.message)
-    try:
-        plan = Plan("email_events_quarantine.sql", {
-            "limit": get_int(request.query_params, "limit", 100, 0, 100_000),
-            "offset": get_int(request.query_params, "offset", 0, 0, 10**9),
-        })
-    except ParameterError as exc:
-        return error(400, str(exc))
-    return await _run(state, "email_events_quarantine", plan, fmt)
+    authorize(state.tokens, request, f"DATASOURCES:READ:{DATASOURCE}")
+    fmt = _format(request)
+    plan = Plan("email_events_quarantine.sql", {
+        "limit": get_int(request.query_params, "limit", 100, 0, QUARANTINE_MAX_LIMIT),
+        "offset": get_int(request.query_params, "offset", 0, 0, MAX_OFFSET),
+    })
+    return await _answer(state, plan, fmt)
 
 
 async def replay_start_endpoint(request: Request) -> Response:
     state = _state(request)
-    try:
-        authorize(state.tokens, request, "ADMIN")
-    except AuthError as exc:
-        return error(exc.status, exc.message)
+    authorize(state.tokens, request, "ADMIN")
     source = request.query_params.get("source", "raw")
     if source not in ("raw", "topic"):
-        return error(400, f"Parameter 'source' must be raw or topic, got '{source}'")
+        raise ApiError(400, f"Parameter 'source' must be raw or topic, got '{source[:64]}'")
     if state.replay is None:
-        return error(404, "replay is not available in this process")
+        raise ApiError(404, "replay is not available in this process")
     try:
         job = state.replay.start(source)
-    except RuntimeError as exc:
-        return error(409, str(exc))
+    except ReplayBusy as exc:
+        raise ApiError(409, str(exc)) from exc
     return JSONResponse(job.as_dict(), status_code=202)
 
 
 async def replay_status_endpoint(request: Request) -> Response:
     state = _state(request)
-    try:
-        authorize(state.tokens, request, "ADMIN")
-    except AuthError as exc:
-        return error(exc.status, exc.message)
+    authorize(state.tokens, request, "ADMIN")
     job = state.replay.jobs.get(request.path_params["job"]) if state.replay else None
     if job is None:
-        return error(404, "unknown replay job")
+        raise ApiError(404, "unknown replay job")
     return JSONResponse(job.as_dict())
 
 
@@ -222,11 +238,46 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 async def openapi_endpoint(request: Request) -> Response:
-    return JSONResponse(openapi_document(str(request.base_url).rstrip("/")))
+    # A relative server: the document never repeats the request's Host header.
+    return JSONResponse(openapi_document("/"))
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error(exc.status, exc.message, exc.headers)
+
+
+async def _status_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthError | RequestError)
+    return error(exc.status, exc.message)
+
+
+async def _parameter_error(request: Request, exc: Exception) -> Response:
+    return error(400, str(exc))
+
+
+async def _body_timeout(request: Request, exc: Exception) -> Response:
+    return error(408, str(exc), {"Connection": "close"})
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error(500, "Internal error; the server log has the details")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: _api_error,
+    AuthError: _status_error,
+    RequestError: _status_error,
+    ParameterError: _parameter_error,
+    BodyTimeout: _body_timeout,
+    Exception: _internal_error,
+}
 
 
 def create_app(state: ApiState) -> Starlette:
     app = Starlette(
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         routes=[
             Route("/v0/pipes/{name}.{format}", pipe_endpoint, methods=["GET"]),
             Route("/v0/events", events_endpoint, methods=["POST"]),
@@ -239,7 +290,12 @@ def create_app(state: ApiState) -> Starlette:
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
     )
+    app.router.redirect_slashes = False  # a redirect would echo the Host header
     metrics = Metrics(state.worker_stats, state.cache)
+    # Outermost last: metrics see every answer, CORS preflights included.
+    app.add_middleware(BodyDeadlineMiddleware, seconds=state.settings.body_timeout_seconds)
+    app.add_middleware(NoStoreMiddleware)
+    app.add_middleware(ScopedCORSMiddleware, allow_origins=list(state.settings.cors_origins))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.metrics = metrics
     app.state.api = state

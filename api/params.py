@@ -6,9 +6,13 @@ import calendar
 import re
 from collections.abc import Mapping
 
+MAX_OFFSET = 10**9
 MIN_EPOCH = 0
 MAX_EPOCH = calendar.timegm((2106, 2, 7, 6, 28, 15))  # DateTime's last second
-_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2}))?$")
+# ASCII digits only (\d would take any script's digits, and int() would read them).
+_DATETIME = re.compile(
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2}))?$")
+_INTEGER = re.compile(r"^-?[0-9]{1,19}$")  # no '+', '_', spaces or other scripts' digits
 
 
 class ParameterError(ValueError):
@@ -17,27 +21,23 @@ class ParameterError(ValueError):
 
 def parse_datetime(name: str, raw: str) -> int:
     """'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD' (00:00:00), UTC -> epoch seconds."""
-    match = _DATETIME.match(raw.strip())
+    match = _DATETIME.fullmatch(raw)
     if not match:
         raise ParameterError(
-            f"Error validating '{raw}' to type DateTime for parameter '{name}': "
+            f"Error validating '{raw[:64]}' to type DateTime for parameter '{name}': "
             "expected 'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD' (UTC)"
         )
     year, month, day = (int(match.group(i)) for i in (1, 2, 3))
     hour, minute, second = (int(match.group(i) or 0) for i in (4, 5, 6))
-    try:
-        if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
-            raise ValueError
-        if hour > 23 or minute > 59 or second > 59:
-            raise ValueError
-    except (ValueError, calendar.IllegalMonthError) as exc:
+    if not (1 <= year and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+            and hour <= 23 and minute <= 59 and second <= 59):
         raise ParameterError(
-            f"Error validating '{raw}' to type DateTime for parameter '{name}': not a valid date"
-        ) from exc
+            f"Error validating '{raw[:64]}' to type DateTime for parameter '{name}': "
+            "not a valid date")
     epoch = calendar.timegm((year, month, day, hour, minute, second))
     if not MIN_EPOCH <= epoch <= MAX_EPOCH:
         raise ParameterError(
-            f"Error validating '{raw}' to type DateTime for parameter '{name}': "
+            f"Error validating '{raw[:64]}' to type DateTime for parameter '{name}': "
             "outside 1970-01-01 00:00:00 .. 2106-02-07 06:28:15"
         )
     return epoch
@@ -65,11 +65,11 @@ def get_int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int
     value = params.get(name)
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ParameterError(f"Error validating '{value}' to type Int32 for parameter '{name}'") \
-            from exc
+    if not _INTEGER.fullmatch(value):
+        raise ParameterError(
+            f"Error validating '{value[:64]}' to type Int32 for parameter '{name}': "
+            "expected ASCII digits")
+    number = int(value)
     if not lo <= number <= hi:
         raise ParameterError(f"Parameter '{name}' must be between {lo} and {hi}, got {number}")
     return number
@@ -81,7 +81,7 @@ def get_choice(params: Mapping[str, str], name: str, choices: tuple[str, ...], d
         return default
     if value not in choices:
         raise ParameterError(
-            f"Parameter '{name}' must be one of {', '.join(choices)}, got '{value}'"
+            f"Parameter '{name}' must be one of {', '.join(choices)}, got '{value[:64]}'"
         )
     return value
 

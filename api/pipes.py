@@ -17,6 +17,7 @@ from api.campaign_cache import COUNT_COLUMNS, KINDS, CampaignCache
 from api.formats import PipeResult
 from api.params import (
     MAX_EPOCH,
+    MAX_OFFSET,
     MIN_EPOCH,
     ParameterError,
     date_range,
@@ -54,6 +55,12 @@ class Plan:
     parameters: dict[str, object]
     finish: Finish | None = None
     cached: Cached | None = None
+    # Rows the answer will have once finished (default: the result's rows); decides whether
+    # finishing and rendering may run on the event loop, and may refuse (ParameterError).
+    rows_out: Callable[[PipeResult], int] | None = None
+
+    def answer_rows(self, result: PipeResult) -> int:
+        return self.rows_out(result) if self.rows_out is not None else len(result.rows)
 
     @property
     def sql_path(self) -> Path:
@@ -165,32 +172,71 @@ def next_bucket(moment: datetime, granularity: str) -> datetime:
     return moment.replace(year=year, month=month)
 
 
-def _bucket_count(start: int, end: int, granularity: str) -> int:
-    seconds = end - start
-    per = {"hour": 3600, "day": 86400, "week": 7 * 86400, "month": 28 * 86400}[granularity]
-    return seconds // per + 2
+def bucket_count(first: datetime, last: datetime, granularity: str) -> int:
+    """How many buckets from the one holding `first` to the one holding `last`."""
+    first, last = bucket_start(first, granularity), bucket_start(last, granularity)
+    if last < first:
+        return 0
+    if granularity == "month":
+        return (last.year - first.year) * 12 + last.month - first.month + 1
+    step = {"hour": 3600, "day": 86400, "week": 7 * 86400}[granularity]
+    return int((last - first).total_seconds()) // step + 1
 
 
-def _fill_buckets(granularity: str, start: int | None, end: int | None) -> Finish:
-    def finish(result: PipeResult) -> PipeResult:
-        if not result.rows and (start is None or end is None):
+def _naive_utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+def _check_buckets(count: int, granularity: str) -> None:
+    if count > MAX_BUCKETS:
+        raise ParameterError(
+            f"Parameter 'granularity': {count} {granularity} buckets would exceed "
+            f"{MAX_BUCKETS} rows; use a coarser granularity or a shorter range "
+            "(start_date, end_date)")
+
+
+class _TimelineFill:
+    """Zero-filled buckets between the range's ends (or the data's, where a date is
+    open). The bucket count is checked before a single row is built: one open date may
+    otherwise stretch the answer from 1970 to the data."""
+
+    def __init__(self, granularity: str, start: int | None, end: int | None) -> None:
+        self.granularity = granularity
+        self.start = start
+        self.end = end
+
+    def _span(self, result: PipeResult) -> tuple[datetime, datetime] | None:
+        if not result.rows and (self.start is None or self.end is None):
+            return None
+        buckets = [row[0] for row in result.rows]
+        first = _naive_utc(self.start) if self.start is not None else \
+            min(buckets).replace(tzinfo=None)
+        last = _naive_utc(self.end) if self.end is not None else \
+            max(buckets).replace(tzinfo=None)
+        return first, last
+
+    def rows_out(self, result: PipeResult) -> int:
+        """Rows the answer will have; a 400 (ParameterError) over the cap."""
+        span = self._span(result)
+        count = 0 if span is None else bucket_count(*span, self.granularity)
+        _check_buckets(count, self.granularity)
+        return count
+
+    def __call__(self, result: PipeResult) -> PipeResult:
+        span = self._span(result)
+        if span is None:
             return add_rates(result)
+        _check_buckets(bucket_count(*span, self.granularity), self.granularity)
         by_bucket = {row[0].replace(tzinfo=None): row for row in result.rows}
-        first = (datetime.fromtimestamp(start, UTC).replace(tzinfo=None) if start is not None
-                 else min(by_bucket))
-        last = (datetime.fromtimestamp(end, UTC).replace(tzinfo=None) if end is not None
-                else max(by_bucket))
-        zeros = (0,) * 9
+        zeros = (0,) * len(METRIC_COLUMNS)
         rows = []
-        bucket = bucket_start(first, granularity)
-        last_bucket = bucket_start(last, granularity)
+        bucket = bucket_start(span[0], self.granularity)
+        last_bucket = bucket_start(span[1], self.granularity)
         while bucket <= last_bucket:
             rows.append(by_bucket.get(bucket, (bucket, *zeros)))
-            bucket = next_bucket(bucket, granularity)
+            bucket = next_bucket(bucket, self.granularity)
         result.rows = rows
         return add_rates(result)
-
-    return finish
 
 
 def plan_campaign_timeline(params: Mapping[str, str]) -> Plan:
@@ -199,16 +245,15 @@ def plan_campaign_timeline(params: Mapping[str, str]) -> Plan:
     bound, partial, start_epoch, end_epoch = _range(params)
     start = start_epoch if params.get("start_date") else None
     end = end_epoch if params.get("end_date") else None
-    if start is not None and end is not None and \
-            _bucket_count(start, end, granularity) > MAX_BUCKETS:
-        raise ParameterError(
-            f"Parameter 'granularity': {granularity} buckets between start_date and end_date "
-            f"would exceed {MAX_BUCKETS} rows; use a coarser granularity or a shorter range")
+    if start is not None and end is not None:
+        _check_buckets(bucket_count(_naive_utc(start), _naive_utc(end), granularity),
+                       granularity)
     cached = _from_cache(TIMELINE_COLUMNS, TIMELINE_TYPES, lambda cache: cache.timeline(
         campaign_id, start_epoch, end_epoch, granularity))
+    fill = _TimelineFill(granularity, start, end)
     return Plan("campaign_timeline.sql" if partial else "campaign_timeline_hours.sql",
                 {"campaign_id": campaign_id, "granularity": granularity, **bound},
-                _fill_buckets(granularity, start, end), cached)
+                fill, cached, fill.rows_out)
 
 
 # -- recipient_activity --------------------------------------------------------------
@@ -234,9 +279,9 @@ def plan_recipient_activity(params: Mapping[str, str]) -> Plan:
         event_type = EVENT_TYPE_ALIASES.get(raw_type.strip().lower(), "")
         if not event_type:
             raise ParameterError(f"Parameter 'event_type' must be one of "
-                                 f"{', '.join(EVENT_TYPES)}, got '{raw_type}'")
+                                 f"{', '.join(EVENT_TYPES)}, got '{raw_type[:64]}'")
     limit = get_int(params, "limit", 100, 0, 10_000)
-    offset = get_int(params, "offset", 0, 0, 10**9)
+    offset = get_int(params, "offset", 0, 0, MAX_OFFSET)
     start, end = date_range(params)
     bounded = start > MIN_EPOCH or end < MAX_EPOCH
     common = {"campaign_id": campaign_id, "recipient_id": recipient_id, "limit": limit,

@@ -156,7 +156,13 @@ def _stringify(value: object) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):  # nested deeper than orjson writes (255)
+        return TOO_DEEP
+
+
+TOO_DEEP = "<nested too deeply to show>"
 
 
 def validate_record(record: object, reference_epoch: int) -> Event | Rejection:
@@ -183,7 +189,12 @@ def validate_record(record: object, reference_epoch: int) -> Event | Rejection:
             continue
         if name == "metadata":
             if isinstance(value, dict):
-                value = orjson.dumps(value).decode()
+                value = _stringify(value) or ""
+                if value == TOO_DEEP:
+                    error_columns.append(name)
+                    errors.append("'metadata' is nested too deeply")
+                    values[name] = value
+                    continue
             elif isinstance(value, str):
                 if value:
                     try:
@@ -327,13 +338,37 @@ def _fast(payload: bytes, reference_epoch: int) -> Event | None:
                  recipient_email, link_url, metadata, user_agent)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def validate_message(payload: bytes, reference_epoch: int) -> Event | Rejection:
-    """Validate one raw message (a Kafka record value or one NDJSON line)."""
+    """Validate one raw message (a Kafka record value or one NDJSON line).
+
+    Total: whatever the bytes, the answer is an Event or a Rejection, never an exception
+    (one undecodable message must not stop a partition), and every string in it is valid
+    UTF-8 text."""
+    if payload.startswith(UTF8_BOM):  # editors and Windows tools prefix files with one
+        payload = payload[3:]
     if len(payload) <= MAX_MESSAGE_BYTES:
-        event = _fast(payload, reference_epoch)
+        try:
+            event = _fast(payload, reference_epoch)
+        except Exception:  # noqa: BLE001 - e.g. invalid UTF-8, nesting: the slow path says why
+            event = None
         if event is not None:
             return event
-    return _slow(payload, reference_epoch)
+    try:
+        return _slow(payload, reference_epoch)
+    except Exception as exc:  # noqa: BLE001 - whatever it is, quarantine it with a reason
+        return Rejection(
+            columns={}, error_columns=["__message"],
+            errors=[f"message cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})"],
+            raw=_raw_text(payload),
+        )
+
+
+def _raw_text(payload: bytes) -> str:
+    """The message as text for the quarantine (invalid UTF-8 replaced, first 64 kB)."""
+    return payload[:MAX_MESSAGE_BYTES].decode("utf-8", "replace")
 
 
 def _slow(payload: bytes, reference_epoch: int) -> Event | Rejection:
@@ -342,11 +377,11 @@ def _slow(payload: bytes, reference_epoch: int) -> Event | Rejection:
         return Rejection(
             columns={}, error_columns=["__message"],
             errors=[f"message is {len(payload)} bytes, more than {MAX_MESSAGE_BYTES}"],
-            raw=payload[:1024].decode("utf-8", "replace"),
+            raw=_raw_text(payload[:1024]),
         )
     try:
         record = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
+    except orjson.JSONDecodeError as exc:  # includes invalid UTF-8 and nesting over 1024
         try:
             payload.decode("utf-8")
             reason = f"not valid JSON: {exc}"
@@ -354,6 +389,6 @@ def _slow(payload: bytes, reference_epoch: int) -> Event | Rejection:
             reason = "not valid UTF-8"
         return Rejection(
             columns={}, error_columns=["__message"], errors=[reason],
-            raw=payload.decode("utf-8", "replace"),
+            raw=_raw_text(payload),
         )
     return validate_record(record, reference_epoch)

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+IMPORT_ID_HEADER = "import_id"  # Kafka header naming the request or import a row came with
+
+
+class ProduceError(RuntimeError):
+    """librdkafka refused a record (not a full queue, which is waited out)."""
+
 
 def campaign_key(line: bytes) -> bytes | None:
     """campaign_id as the record key (None when the line has none: it will be quarantined)."""
@@ -108,7 +114,8 @@ class EventProducer:
             except BufferError:
                 self._producer.poll(0.05)  # queue full: let deliveries drain
             except KafkaException as exc:
-                raise RuntimeError(f"cannot produce to {self.topic}: {exc}") from exc
+                self.stats.last_error = str(exc)
+                raise ProduceError(f"cannot produce to {self.topic}: {exc}") from exc
         self.stats.produced += 1
 
     def send_all(self, items: Iterable[tuple[bytes, bytes | None]],

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ingest.contract import FIELDS, Event, Rejection, validate_message
+from ingest.producer import IMPORT_ID_HEADER
 from rollup.dedup import SeenEventIds, digest_ids
 
-IMPORT_ID_HEADER = "import_id"
+__all__ = ["IMPORT_ID_HEADER", "Batch", "KafkaRecord", "plan_batch"]
 
 
 @dataclass(slots=True)

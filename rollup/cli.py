@@ -32,15 +32,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.command != "serve" and settings.is_embedded:
         print("note: with embedded chDB only one process may open the data directory; "
               "use `campaigns serve` unless CLICKHOUSE_URL points to a server", file=sys.stderr)
-    token = service.prepare(settings)
+    listener = None
+    if run_api:  # before anything else starts: a busy port fails fast and cleanly
+        from api.server import PortUnavailable, bind_listener
+
+        try:
+            listener = bind_listener(settings.api_host, settings.api_port)
+        except PortUnavailable as exc:
+            print(f"error: {exc.strerror}", file=sys.stderr)
+            return 2
+    token, created = service.prepare(settings)
     base = f"http://{settings.api_host}:{settings.api_port}"
     lines = [f"campaigns {args.command}: topic {settings.kafka_topic} on "
              f"{settings.kafka_bootstrap_servers}, ClickHouse {settings.effective_clickhouse_url}"]
     if run_api:
-        lines += [f"API: {base}  (admin token: {token})",
+        # The token is printed once, when it is generated; never when it was configured.
+        where = (f"generated: {token} (kept in {service.token_store(settings).path})"
+                 if created else "CAMPAIGNS_ADMIN_TOKEN" if settings.admin_token
+                 else "`campaigns token list`")
+        lines += [f"API: {base}  (admin token: {where})",
                   f"try: curl -s '{base}/v0/pipes/campaign_stats.json' "
-                  f"-H 'Authorization: Bearer {token}'"]
-    return service.run(settings, run_worker, run_api, "\n".join(lines))
+                  "-H \"Authorization: Bearer $TOKEN\""]
+    return service.run(settings, run_worker, listener, "\n".join(lines))
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

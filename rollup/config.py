@@ -19,6 +19,27 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+    if not value > 0:
+        raise SystemExit(f"{name} must be greater than 0, got {raw!r}")
+    return value
+
+
+def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated; an empty value (set, but blank) means none."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -35,6 +56,11 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     rate_limit_rps: int = 100
     api_cache_mb: int = 512
+    api_heavy_concurrency: int = 2  # requests doing heavy work (bodies, big answers) at once
+    api_max_connections: int = 1000  # beyond it, uvicorn answers 503
+    header_timeout_seconds: float = 10.0  # a request head must arrive within this
+    body_timeout_seconds: float = 60.0  # a request body must arrive within this
+    cors_origins: tuple[str, ...] = ("*",)  # origins allowed to read the pipes from a browser
 
     @property
     def effective_clickhouse_url(self) -> str:
@@ -64,4 +90,9 @@ class Settings:
             max_body_bytes=_env_int("CAMPAIGNS_MAX_BODY_BYTES", 10 * 1024 * 1024),
             rate_limit_rps=_env_int("CAMPAIGNS_RATE_LIMIT_RPS", 100),
             api_cache_mb=_env_int("CAMPAIGNS_API_CACHE_MB", 512),
+            api_heavy_concurrency=max(1, _env_int("CAMPAIGNS_API_HEAVY_CONCURRENCY", 2)),
+            api_max_connections=max(1, _env_int("CAMPAIGNS_API_MAX_CONNECTIONS", 1000)),
+            header_timeout_seconds=_env_float("CAMPAIGNS_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_env_float("CAMPAIGNS_BODY_TIMEOUT_SECONDS", 60.0),
+            cors_origins=_env_list("CAMPAIGNS_CORS_ORIGINS", ("*",)),
         )

@@ -40,6 +40,10 @@ RAW_TABLES = ("email_events", "email_events_quarantine")
 log = logging.getLogger("campaigns.replay")
 
 
+class ReplayBusy(RuntimeError):
+    """A replay is running already (one at a time)."""
+
+
 @dataclass
 class ReplayProgress:
     source: str
@@ -215,7 +219,7 @@ class ReplayRunner:
     def start(self, source: str) -> ReplayProgress:
         with self._lock:
             if any(job.state == "running" for job in self.jobs.values()):
-                raise RuntimeError("a replay is already running")
+                raise ReplayBusy("a replay is already running")
             progress = ReplayProgress(source)
             self.jobs[progress.id] = progress
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from collections.abc import Callable
 
 import faust
-import uvicorn
 
 from api.app import ApiState, create_app
 from api.auth import TokenStore
 from api.campaign_cache import CampaignCache, ClickHouseSource
 from api.query import QueryPool
+from api.server import make_server
 from rollup.clickhouse import connect
 from rollup.config import Settings
 from rollup.migrate import migrate
@@ -34,8 +35,9 @@ def token_store(settings: Settings) -> TokenStore:
     return TokenStore(settings.data_dir / "tokens.json")
 
 
-def prepare(settings: Settings) -> str:
-    """Create the data dir, migrate the schema, make sure an admin token exists."""
+def prepare(settings: Settings) -> tuple[str, bool]:
+    """Create the data dir, migrate the schema, make sure an admin token exists.
+    Returns the admin token and whether it was generated just now."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     client = connect(settings.effective_clickhouse_url)
     applied = migrate(client)
@@ -56,7 +58,7 @@ def prepare(settings: Settings) -> str:
     token, created = token_store(settings).ensure_admin(settings.admin_token)
     if created:
         log.warning("generated an admin token (stored in %s)", token_store(settings).path)
-    return token.token
+    return token.token, created
 
 
 def control_topic(settings: Settings) -> str:
@@ -64,7 +66,8 @@ def control_topic(settings: Settings) -> str:
 
 
 class ApiThread:
-    def __init__(self, settings: Settings, worker: IngestWorker | None = None) -> None:
+    def __init__(self, settings: Settings, listener: socket.socket,
+                 worker: IngestWorker | None = None) -> None:
         url = settings.effective_clickhouse_url
         pool = QueryPool(lambda: connect(url), size=4)
         gate = worker.gate if worker is not None else None
@@ -82,12 +85,11 @@ class ApiThread:
             cache=cache,
         )
         self.state = state
-        config = uvicorn.Config(
-            create_app(state), host=settings.api_host, port=settings.api_port,
-            log_level="warning", lifespan="off", access_log=False,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+        self.server = make_server(create_app(state),
+                                  header_timeout=settings.header_timeout_seconds,
+                                  max_connections=settings.api_max_connections)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [listener]},
+                                       name="api", daemon=True)
 
     def start(self) -> None:
         if self.state.cache is not None:
@@ -103,8 +105,9 @@ class ApiThread:
             self.state.producer.close(timeout=10)
 
 
-def build_app(settings: Settings, run_worker: bool, run_api: bool,
+def build_app(settings: Settings, run_worker: bool, listener: socket.socket | None,
               on_ready: Callable[[], None] | None = None) -> faust.App:
+    """`listener`: the API's bound socket (None: no API in this process)."""
     app = faust.App(
         f"campaigns-{settings.kafka_topic}",
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
@@ -132,8 +135,8 @@ def build_app(settings: Settings, run_worker: bool, run_api: bool,
         if worker is not None:
             worker.stats = stats
         api = None
-        if run_api:
-            api = ApiThread(settings, worker)
+        if listener is not None:
+            api = ApiThread(settings, listener, worker)
             api.start()
             log.info("API listening on http://%s:%d", settings.api_host, settings.api_port)
         stop = threading.Event()
@@ -159,6 +162,8 @@ def build_app(settings: Settings, run_worker: bool, run_api: bool,
                 await asyncio.sleep(0.2)
                 if worker_thread is not None and not worker_thread.is_alive():
                     raise RuntimeError("ingest worker stopped") from (failure or [None])[0]
+                if api is not None and not api.thread.is_alive():
+                    raise RuntimeError("API server stopped")
         finally:
             stop.set()
             if worker_thread is not None:
@@ -169,11 +174,12 @@ def build_app(settings: Settings, run_worker: bool, run_api: bool,
     return app
 
 
-def run(settings: Settings, run_worker: bool, run_api: bool, banner: str) -> int:
+def run(settings: Settings, run_worker: bool, listener: socket.socket | None,
+        banner: str) -> int:
     def ready() -> None:
         print(banner, flush=True)
 
-    app = build_app(settings, run_worker, run_api, on_ready=ready)
+    app = build_app(settings, run_worker, listener, on_ready=ready)
     worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
     worker.spinner = None  # its terminal escape codes would land in log files
     worker.execute_from_commandline()
