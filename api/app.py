@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import TypeVar
 import anyio
 from confluent_kafka.admin import AdminClient
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -55,7 +57,8 @@ class ApiState:
     started: float = field(default_factory=time.time)
     limiter: RateLimiter = field(init=False)
     _admin_client: AdminClient | None = field(default=None, init=False, repr=False)
-    _heavy: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
+    _heavy: tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter] | None = field(
+        default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_limit_rps)
@@ -72,9 +75,10 @@ class ApiState:
 
     async def offload(self, work: Callable[[], T]) -> T:
         """Run blocking work off the event loop, at most `api_heavy_concurrency` at once."""
-        if self._heavy is None:
-            self._heavy = anyio.CapacityLimiter(self.settings.api_heavy_concurrency)
-        return await anyio.to_thread.run_sync(work, limiter=self._heavy)
+        loop = asyncio.get_running_loop()  # a limiter belongs to one loop (tests run several)
+        if self._heavy is None or self._heavy[0] is not loop:
+            self._heavy = (loop, anyio.CapacityLimiter(self.settings.api_heavy_concurrency))
+        return await anyio.to_thread.run_sync(work, limiter=self._heavy[1])
 
     def get_producer(self) -> EventProducer:
         if self.producer is None:
@@ -252,6 +256,11 @@ async def _status_error(request: Request, exc: Exception) -> Response:
     return error(exc.status, exc.message)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # the router's 404 (unknown path) and 405
+    return error(exc.status_code, str(exc.detail), exc.headers)
+
+
 async def _parameter_error(request: Request, exc: Exception) -> Response:
     return error(400, str(exc))
 
@@ -267,6 +276,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     ApiError: _api_error,
+    HTTPException: _http_error,
     AuthError: _status_error,
     RequestError: _status_error,
     ParameterError: _parameter_error,

@@ -21,7 +21,9 @@ def bind_listener(host: str, port: int) -> socket.socket:
     """Bind and listen now, so a busy port fails `campaigns serve` before the broker, the
     store or any thread is touched; uvicorn then serves on this very socket."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY on accepted connections only
+    # for sockets that say so (proto 0 kept Nagle on: +40 ms per keep-alive request).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
