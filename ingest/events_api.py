@@ -114,7 +114,10 @@ def split_rows(body: bytes) -> list[bytes]:
             pass
         else:
             if isinstance(record, dict):
-                return [orjson.dumps(record)]
+                try:
+                    return [orjson.dumps(record)]
+                except (TypeError, orjson.JSONEncodeError):  # nested past 255 levels
+                    return [stripped]  # one row as sent: the validator quarantines it
     return [line for line in (raw.strip() for raw in stripped.split(b"\n")) if line]
 
 

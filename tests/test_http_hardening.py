@@ -269,3 +269,91 @@ def test_configured_admin_token_is_not_printed(tmp_path: Path, kafka: str, topic
     finally:
         serve.stop()
     assert serve.token not in serve.log_path.read_text()
+
+
+# -- heavy work stays off the event loop, a bounded number at a time ---------------------
+def _off_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
+
+
+def test_events_api_validates_and_produces_off_the_loop(ch_url, database, tmp_path, topic,
+                                                        monkeypatch):
+    import ingest.events_api as events_api
+
+    seen: list[bool] = []
+    real = events_api.prepare_rows
+
+    def watched(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.append(_off_loop())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(events_api, "prepare_rows", watched)
+    api = make_client(ch_url, database, tmp_path, kafka_topic=topic)
+    body = b"\n".join(LINES[:500])
+    response = api.post("/v0/events?name=email_events&wait=true", content=body, headers=AUTH)
+    assert response.status_code == 200
+    assert seen == [True]
+
+
+def test_large_answers_are_rendered_off_the_loop(api, monkeypatch):
+    import api.app as app_module
+
+    seen: list[tuple[int, bool]] = []
+    real = app_module._finish_and_render
+
+    def watched(plan, result, fmt):  # noqa: ANN001, ANN202
+        rendered = real(plan, result, fmt)
+        seen.append((rendered.count(b'"bucket"'), _off_loop()))
+        return rendered
+
+    monkeypatch.setattr(app_module, "_finish_and_render", watched)
+    small = api.get("/v0/pipes/campaign_timeline.json", headers=AUTH,
+                    params={"campaign_id": "camp_1", "granularity": "month"})
+    large = api.get("/v0/pipes/campaign_timeline.json", headers=AUTH,
+                    params={"campaign_id": "camp_1", "start_date": "2020-01-01",
+                            "end_date": "2024-12-31"})
+    assert small.status_code == large.status_code == 200
+    assert large.json()["rows"] > app_module.INLINE_ROWS
+    assert [off for _, off in seen] == [False, True]
+
+
+def test_heavy_requests_are_bounded(ch_url, database, tmp_path, topic, monkeypatch):
+    import ingest.events_api as events_api
+
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+    real = events_api.prepare_rows
+
+    def slow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.3)
+        with lock:
+            running -= 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(events_api, "prepare_rows", slow)
+    with make_client(ch_url, database, tmp_path, kafka_topic=topic,
+                     api_heavy_concurrency=2) as api:  # one event loop for all requests
+        results: list[int] = []
+
+        def post() -> None:
+            results.append(api.post("/v0/events?name=email_events", content=LINES[0],
+                                    headers=AUTH).status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert results == [202] * 6
+    assert peak == 2
