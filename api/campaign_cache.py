@@ -38,7 +38,7 @@ from typing import Protocol
 import numpy as np
 
 from api.query import QueryPool
-from ingest.contract import EVENT_TYPES
+from ingest.contract import COUNT_COLUMNS, EVENT_TYPES, KIND_CODES, KIND_SLOTS
 from rollup.batch import Batch
 from rollup.clickhouse import load_sql
 
@@ -46,10 +46,10 @@ log = logging.getLogger("campaigns.cache")
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
-KINDS = {name: code for code, name in enumerate(EVENT_TYPES, start=1)}  # 0 = unused
+KINDS = KIND_CODES  # event type -> code (ingest.contract; sql/campaign_events.sql agrees)
 OPEN, CLICK = KINDS["open"], KINDS["click"]
 # argMax(event_type, (timestamp, event_type)): at equal times the greatest type *name* wins.
-NAME_RANK = np.zeros(len(KINDS) + 1, dtype=np.uint64)
+NAME_RANK = np.zeros(KIND_SLOTS, dtype=np.uint64)
 for _rank, _name in enumerate(sorted(EVENT_TYPES)):
     NAME_RANK[KINDS[_name]] = _rank
 KIND_BY_RANK = {int(NAME_RANK[code]): name for name, code in KINDS.items()}
@@ -58,8 +58,7 @@ KIND_BY_RANK = {int(NAME_RANK[code]): name for name, code in KINDS.items()}
 ROW = np.dtype([("campaign", "<u4"), ("ts", "<u4"), ("kind", "u1"), ("recipient", "<u8"),
                 ("email", "<u8"), ("link", "<u8")])
 STRING_COLUMNS = ("recipient", "email", "link")
-COUNT_COLUMNS = ("sends", "delivered", "opens", "clicks", "bounces", "complaints",
-                 "unsubscribes")
+__all__ = ["COUNT_COLUMNS", "KINDS", "CampaignCache", "ClickHouseSource"]
 WEEK_OFFSET = 4 * 86400  # 1970-01-01 was a Thursday; weeks start on Monday 1970-01-05
 
 WARM_UP = "\x00warm-up"  # a request for the newest campaigns, not a campaign id
@@ -234,7 +233,7 @@ def _stats_row(campaign_id: str, entry: CampaignEvents, start: int,
     ts, kind, _, _, _, local = entry.window(start, end)
     if not len(ts):
         return None, 0
-    counts = np.bincount(kind, minlength=len(KINDS) + 1).tolist()
+    counts = np.bincount(kind, minlength=KIND_SLOTS).tolist()
     recipients = len(entry.recipients)
     return (campaign_id, *counts[1:], _distinct(local[kind == OPEN], recipients),
             _distinct(local[kind == CLICK], recipients), _utc(int(ts[0])),
@@ -376,7 +375,7 @@ class CampaignCache:
             np.not_equal(buckets[1:], buckets[:-1], out=change[1:])
             index = np.cumsum(change) - 1
             starts = buckets[change]
-            width = len(KINDS) + 1
+            width = KIND_SLOTS
             counts = np.bincount(index * width + kind, minlength=len(starts) * width)
             counts = counts.reshape(len(starts), width)
             uniques = []
@@ -422,7 +421,8 @@ class CampaignCache:
             # window is in time order) and the greatest (time, type name), as
             # argMax(event_type, (timestamp, event_type)).
             size = len(entry.recipients)
-            counts = np.bincount(local * 8 + kinds, minlength=size * 8).reshape(size, 8)
+            counts = np.bincount(local * KIND_SLOTS + kinds, minlength=size * KIND_SLOTS).reshape(
+                size, KIND_SLOTS)
             present = np.flatnonzero(counts.any(axis=1))
             total = len(present)
             positions = np.arange(len(ts))
@@ -431,8 +431,8 @@ class CampaignCache:
             last_at = np.full(size, -1, dtype=np.int64)
             np.maximum.at(last_at, local, positions)
             last_key = np.zeros(size, dtype=np.uint64)
-            np.maximum.at(last_key, local, ts.astype(np.uint64) * 8 + NAME_RANK[kinds])
-            last = (last_key[present] // 8).astype(np.int64)
+            np.maximum.at(last_key, local, ts.astype(np.uint64) * KIND_SLOTS + NAME_RANK[kinds])
+            last = (last_key[present] // KIND_SLOTS).astype(np.int64)
             # The page: newest activity first, then recipient_id; sort only the candidates.
             wanted_rows = offset + limit
             if wanted_rows < total:
@@ -460,9 +460,9 @@ class CampaignCache:
             email_values = self._strings["email"].values
             page_emails = emails[last_at[page_index]].tolist()  # argMax(email, timestamp)
             page_keys = last_key[page_index]
-            times = _texts(np.concatenate([ts[first_at[page_index]], page_keys // 8]))
+            times = _texts(np.concatenate([ts[first_at[page_index]], page_keys // KIND_SLOTS]))
             page_first, page_last = times[:len(page)], times[len(page):]
-            page_kinds = (page_keys % 8).tolist()
+            page_kinds = (page_keys % KIND_SLOTS).tolist()
             page_counts = counts[page_index, 1:].tolist()
             rows = [
                 (names[name_of[r]], email_values[email], campaign_id, *group_counts,

@@ -52,6 +52,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "complaint",
     "unsubscribe",
 )
+# Each type's count column in every answer and rollup, in EVENT_TYPES order.
+COUNT_COLUMNS: tuple[str, ...] = (
+    "sends", "delivered", "opens", "clicks", "bounces", "complaints", "unsubscribes",
+)
+# Compact type codes (numpy arrays, packed sort keys): 1.. in EVENT_TYPES order, 0 = none.
+KIND_CODES: dict[str, int] = {name: code for code, name in enumerate(EVENT_TYPES, start=1)}
+KIND_SLOTS = len(EVENT_TYPES) + 1  # codes 0..len(EVENT_TYPES)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "send": ("sent", "sends", "processed", "send"),
     "delivered": ("delivery", "deliver", "delivered", "deliveries"),
@@ -289,8 +296,12 @@ class _Wire(msgspec.Struct):
 
 
 _wire_decoder = msgspec.json.Decoder(_Wire)
-_MAX_EVENT_ID = MAX_LENGTH["event_id"]
-_MAX_OTHER_ID = MAX_LENGTH["campaign_id"]
+_MAX_EVENT_ID, _MAX_CAMPAIGN_ID, _MAX_RECIPIENT_ID, _MAX_EMAIL_ID = (
+    MAX_LENGTH["event_id"], MAX_LENGTH["campaign_id"], MAX_LENGTH["recipient_id"],
+    MAX_LENGTH["email_id"])
+_MAX_RECIPIENT_EMAIL, _MAX_LINK_URL, _MAX_METADATA, _MAX_USER_AGENT = (
+    MAX_LENGTH["recipient_email"], MAX_LENGTH["link_url"], MAX_LENGTH["metadata"],
+    MAX_LENGTH["user_agent"])
 
 
 def _fast(payload: bytes, reference_epoch: int) -> Event | None:
@@ -324,10 +335,10 @@ def _fast(payload: bytes, reference_epoch: int) -> Event | None:
     recipient_email, link_url, user_agent = wire.recipient_email, wire.link_url, wire.user_agent
     if (not event_id or event_id.isspace() or not campaign_id or campaign_id.isspace()
             or not recipient_id or recipient_id.isspace()
-            or len(event_id) > _MAX_EVENT_ID or len(campaign_id) > _MAX_OTHER_ID
-            or len(recipient_id) > _MAX_OTHER_ID or len(email_id) > _MAX_OTHER_ID
-            or len(recipient_email) > 320 or len(link_url) > 4096
-            or len(metadata) > 16384 or len(user_agent) > 2048
+            or len(event_id) > _MAX_EVENT_ID or len(campaign_id) > _MAX_CAMPAIGN_ID
+            or len(recipient_id) > _MAX_RECIPIENT_ID or len(email_id) > _MAX_EMAIL_ID
+            or len(recipient_email) > _MAX_RECIPIENT_EMAIL or len(link_url) > _MAX_LINK_URL
+            or len(metadata) > _MAX_METADATA or len(user_agent) > _MAX_USER_AGENT
             or b"\\u0000" in payload):  # NUL can only arrive escaped in JSON
         return None
     epoch = parse_timestamp(wire.timestamp)

@@ -20,16 +20,14 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from ingest.contract import FIELDS
 from rollup.batch import QUARANTINE_COLUMNS, Batch
 from rollup.clickhouse import INSERT_SETTINGS, load_sql
 from rollup.dedup import SeenEventIds, digest_ids
 
 SQL = Path(__file__).resolve().parent / "sql"
 log = logging.getLogger("campaigns.sink")
-RAW_COLUMNS = [
-    "event_id", "timestamp", "event_type", "campaign_id", "email_id", "recipient_id",
-    "recipient_email", "link_url", "metadata", "user_agent",
-]
+RAW_COLUMNS = list(FIELDS)  # the raw table's columns are the contract's fields
 
 
 @dataclass
