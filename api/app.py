@@ -17,26 +17,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.auth import AuthError, TokenStore, authorize
+from api.auth import TokenStore, authorize
 from api.campaign_cache import CampaignCache
+from api.errors import ApiError
 from api.formats import RENDERERS, PipeResult
 from api.metrics import Metrics, MetricsMiddleware
-from api.middleware import (
-    BodyDeadlineMiddleware,
-    BodyTimeout,
-    NoStoreMiddleware,
-    ScopedCORSMiddleware,
-)
+from api.middleware import BodyDeadlineMiddleware, NoStoreMiddleware, ScopedCORSMiddleware
 from api.openapi import openapi_document
-from api.params import MAX_OFFSET, ParameterError, get_int
+from api.params import MAX_OFFSET, get_int
 from api.pipes import PIPES, Plan
 from api.query import QueryPool
 from api.ratelimit import RateLimiter
-from ingest.events_api import DATASOURCE, RequestError, append_events
+from ingest.errors import RequestError
+from ingest.events_api import DATASOURCE, append_events
 from ingest.producer import EventProducer
 from rollup.clickhouse import load_sql
 from rollup.config import Settings
-from rollup.replay import ReplayBusy, ReplayRunner
+from rollup.errors import ReplayBusy
+from rollup.replay import ReplayRunner
 from rollup.worker import WorkerStats
 
 log = logging.getLogger("campaigns.api")
@@ -51,9 +49,11 @@ class ApiState:
     pool: QueryPool
     tokens: TokenStore
     worker_stats: WorkerStats | None = None
-    producer: EventProducer | None = None
     replay: ReplayRunner | None = None
     cache: CampaignCache | None = None
+    # Builds the Events API's producer on first use (the composition root supplies it).
+    producer_factory: Callable[[], EventProducer] | None = None
+    producer: EventProducer | None = field(default=None, init=False)
     started: float = field(default_factory=time.time)
     limiter: RateLimiter = field(init=False)
     _admin_client: AdminClient | None = field(default=None, init=False, repr=False)
@@ -82,19 +82,14 @@ class ApiState:
 
     def get_producer(self) -> EventProducer:
         if self.producer is None:
-            self.producer = EventProducer(self.settings.kafka_bootstrap_servers,
-                                          self.settings.kafka_topic)
+            if self.producer_factory is None:
+                raise ApiError(404, "this API does not accept events")
+            self.producer = self.producer_factory()
         return self.producer
 
-
-class ApiError(Exception):
-    """An HTTP error answer: `{"error": message}` with `status` (and `headers`)."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
+    def close(self) -> None:
+        if self.producer is not None:
+            self.producer.close(timeout=10)
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -246,27 +241,16 @@ async def openapi_endpoint(request: Request) -> Response:
     return JSONResponse(openapi_document("/"))
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error(exc.status, exc.message, exc.headers)
-
-
 async def _status_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AuthError | RequestError)
-    return error(exc.status, exc.message)
+    """Every refusal: the API's own errors (auth, parameters, deadlines, ...) and the
+    Events API's RequestError, as `{"error": message}` with their status."""
+    assert isinstance(exc, ApiError | RequestError)
+    return error(exc.status, exc.message, getattr(exc, "headers", None))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # the router's 404 (unknown path) and 405
     return error(exc.status_code, str(exc.detail), exc.headers)
-
-
-async def _parameter_error(request: Request, exc: Exception) -> Response:
-    return error(400, str(exc))
-
-
-async def _body_timeout(request: Request, exc: Exception) -> Response:
-    return error(408, str(exc), {"Connection": "close"})
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -275,17 +259,14 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {
-    ApiError: _api_error,
-    HTTPException: _http_error,
-    AuthError: _status_error,
+    ApiError: _status_error,
     RequestError: _status_error,
-    ParameterError: _parameter_error,
-    BodyTimeout: _body_timeout,
+    HTTPException: _http_error,
     Exception: _internal_error,
 }
 
 
-def create_app(state: ApiState) -> Starlette:
+def create_app(state: ApiState, metrics: Metrics | None = None) -> Starlette:
     app = Starlette(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         routes=[
@@ -301,7 +282,7 @@ def create_app(state: ApiState) -> Starlette:
         ],
     )
     app.router.redirect_slashes = False  # a redirect would echo the Host header
-    metrics = Metrics(state.worker_stats, state.cache)
+    metrics = metrics if metrics is not None else Metrics(state.worker_stats, state.cache)
     # Outermost last: metrics see every answer, CORS preflights included.
     app.add_middleware(BodyDeadlineMiddleware, seconds=state.settings.body_timeout_seconds)
     app.add_middleware(NoStoreMiddleware)

@@ -17,15 +17,12 @@ from pathlib import Path
 
 from starlette.requests import Request
 
+from api.errors import AuthError
+
+__all__ = ["AuthError", "Token", "TokenStore", "authorize", "mint_jwt"]
+
 ADMIN = "ADMIN"
 VALID_SCOPE_PREFIXES = ("PIPES:READ:", "DATASOURCES:APPEND:", "DATASOURCES:READ:")
-
-
-class AuthError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,8 @@ class Metrics:
             "campaigns_insert_seconds", "Worker batch insert latency",
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )
-        if worker_stats is not None:
+        if worker_stats is not None:  # (the composition root feeds insert_seconds)
             self.registry.register(WorkerCollector(worker_stats))
-            worker_stats.observers.append(self.insert_seconds.observe)
         if cache is not None:
             self.registry.register(CacheCollector(cache))
 

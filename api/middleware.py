@@ -8,14 +8,9 @@ import anyio
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import BodyTimeout
+
 NO_STORE = (b"cache-control", b"no-store")
-
-
-class BodyTimeout(Exception):
-    """The client did not finish sending its request body in time (answered 408)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"Request body not received within {seconds:g} seconds")
 
 
 class NoStoreMiddleware:

@@ -6,6 +6,11 @@ import calendar
 import re
 from collections.abc import Mapping
 
+from api.errors import ParameterError
+
+__all__ = ["ParameterError", "date_range", "get_choice", "get_datetime", "get_int",
+           "get_string", "parse_datetime", "whole_hours"]
+
 MAX_OFFSET = 10**9
 MIN_EPOCH = 0
 MAX_EPOCH = calendar.timegm((2106, 2, 7, 6, 28, 15))  # DateTime's last second
@@ -13,10 +18,6 @@ MAX_EPOCH = calendar.timegm((2106, 2, 7, 6, 28, 15))  # DateTime's last second
 _DATETIME = re.compile(
     r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2}):([0-9]{2}))?$")
 _INTEGER = re.compile(r"^-?[0-9]{1,19}$")  # no '+', '_', spaces or other scripts' digits
-
-
-class ParameterError(ValueError):
-    """A query parameter that does not validate; the message names it."""
 
 
 def parse_datetime(name: str, raw: str) -> int:

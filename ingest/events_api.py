@@ -26,7 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ingest.contract import UTF8_BOM, Event, validate_message
-from ingest.producer import IMPORT_ID_HEADER, EventProducer, ProduceError, campaign_key
+from ingest.errors import ProduceError, RequestError
+from ingest.producer import IMPORT_ID_HEADER, EventProducer, campaign_key
 
 DATASOURCE = "email_events"
 DECOMPRESSED_FACTOR = 10  # a gzip body may inflate to 10x the body cap
@@ -37,15 +38,6 @@ GZIP_ENCODINGS = ("gzip", "x-gzip")
 T = TypeVar("T")
 # Runs a blocking function off the event loop, within the bound on concurrent heavy work.
 Offload = Callable[[Callable[[], T]], Awaitable[T]]
-
-
-class RequestError(Exception):
-    """A request the Events API refuses; `status` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def content_encoding(request: Request) -> str:

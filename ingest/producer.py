@@ -15,11 +15,9 @@ from dataclasses import dataclass
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from ingest.errors import ProduceError
+
 IMPORT_ID_HEADER = "import_id"  # Kafka header naming the request or import a row came with
-
-
-class ProduceError(RuntimeError):
-    """librdkafka refused a record (not a full queue, which is waited out)."""
 
 
 def campaign_key(line: bytes) -> bytes | None:

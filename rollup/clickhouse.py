@@ -12,6 +12,8 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ProgrammingError
 
+from rollup.errors import StoreBusy
+
 # Set on every insert: defaults differ across ClickHouse versions, and exactly-once
 # recovery depends on these (see rollup/sink.py).
 INSERT_SETTINGS: dict[str, int] = {
@@ -37,7 +39,7 @@ def connect(url: str, database: str | None = None) -> Client:
         try:
             return clickhouse_connect.get_client(dsn=url, **extra)
         except ProgrammingError as exc:
-            raise SystemExit(_busy_message(path, str(exc))) from exc
+            raise StoreBusy(_busy_message(path, str(exc))) from exc
     return clickhouse_connect.get_client(dsn=url, connect_timeout=10, send_receive_timeout=300,
                                          **extra)
 
@@ -66,7 +68,7 @@ def _lock_directory(path: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
         os.close(fd)
-        raise SystemExit(_busy_message(key, "locked by another process")) from exc
+        raise StoreBusy(_busy_message(key, "locked by another process")) from exc
     _held_locks[key] = fd  # released when the process exits
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import threading
 import time
 import uuid
@@ -30,18 +29,15 @@ from rollup.batch import KafkaRecord, plan_batch
 from rollup.clickhouse import connect, load_sql
 from rollup.config import Settings
 from rollup.dedup import SeenEventIds
+from rollup.errors import ReplayBusy, ReplayError
 from rollup.migrate import migrate
 from rollup.sink import ClickHouseSink
-from rollup.worker import read_offset_ranges
+from rollup.topic import read_offset_ranges
 
 SQL = Path(__file__).resolve().parent / "sql"
 ROLLUP_TABLES = ("campaign_hourly", "recipient_campaign", "recipient_campaign_by_recipient")
 RAW_TABLES = ("email_events", "email_events_quarantine")
 log = logging.getLogger("campaigns.replay")
-
-
-class ReplayBusy(RuntimeError):
-    """A replay is running already (one at a time)."""
 
 
 @dataclass
@@ -89,10 +85,10 @@ def _views(live: Client, live_db: str) -> list[tuple[str, str]]:
     for name, select in rows.result_rows:
         target = name.removesuffix("_mv")
         if target not in ROLLUP_TABLES:
-            raise RuntimeError(f"view {name} feeds an unknown table")
+            raise ReplayError(f"view {name} feeds an unknown table")
         views.append((target, select))
     if {t for t, _ in views} != set(ROLLUP_TABLES):
-        raise RuntimeError(f"expected views for {ROLLUP_TABLES}, found {views}")
+        raise ReplayError(f"expected views for {ROLLUP_TABLES}, found {views}")
     return views
 
 
@@ -109,7 +105,7 @@ def _rebuild_from_raw(live: Client, live_db: str, shadow_db: str,
     steps_done = 0
     for target, select in views:
         if select.count(source) != 1:
-            raise RuntimeError(f"unexpected view SELECT for {target}: {select}")
+            raise ReplayError(f"unexpected view SELECT for {target}: {select}")
         per_partition = select.replace(
             source, f"{source} WHERE _partition_id = {{partition_id:String}}")
         for partition_id, rows in partitions:
@@ -231,63 +227,3 @@ class ReplayRunner:
 
         threading.Thread(target=run, name=f"replay-{progress.id}", daemon=True).start()
         return progress
-
-
-def replay_command(settings: Settings, source: str,
-                   echo: Callable[[str], None] = print) -> int:
-    """CLI: through the running server if there is one, else directly."""
-    import httpx
-
-    from rollup.service import token_store
-
-    base = f"http://{settings.api_host}:{settings.api_port}"
-    token = settings.admin_token or token_store(settings).ensure_admin(None)[0].token
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        response = httpx.post(f"{base}/v0/admin/replay", params={"source": source},
-                              headers=headers, timeout=30)
-    except httpx.ConnectError:
-        response = None
-    if response is None:
-        if settings.is_embedded:
-            echo("no running server: replaying directly on the data directory")
-        else:
-            echo("warning: in server mode, stop the workers while replay runs, or events "
-                 "ingested meanwhile miss the rebuilt rollups")
-        progress = ReplayRunner(settings).start(source)
-
-        def poll_local() -> dict[str, object]:
-            time.sleep(0.5)
-            return progress.as_dict()
-
-        return _follow(source, progress.as_dict(), poll_local, echo)
-    if response.status_code != 202:
-        echo(f"replay refused: {response.status_code} {response.text}")
-        return 1
-    job_id = response.json()["id"]
-
-    def poll_server() -> dict[str, object]:
-        time.sleep(0.5)
-        return httpx.get(f"{base}/v0/admin/replay/{job_id}", headers=headers,
-                         timeout=30).json()
-
-    return _follow(source, response.json(), poll_server, echo)
-
-
-def _follow(source: str, job: dict[str, object], poll: Callable[[], dict[str, object]],
-            echo: Callable[[str], None]) -> int:
-    """Show a replay's progress until it ends, then report it."""
-    from tqdm import tqdm
-
-    with tqdm(unit="rows", unit_scale=True, desc=f"replay {source}", file=sys.stderr) as bar:
-        while job["state"] == "running":
-            job = poll()
-            bar.total = job["rows_total"] or None
-            bar.n = job["rows_done"]
-            bar.refresh()
-    if job["state"] != "done":
-        echo(f"replay failed: {job['error']} (live rollups untouched)")
-        return 1
-    echo(f"replay from {job['source']} done: {job['rows_done']:,} rows in {job['elapsed']}s "
-         f"({job['rows_per_second']:,} rows/s); rollups swapped in")
-    return 0

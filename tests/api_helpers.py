@@ -8,10 +8,10 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from api.app import ApiState, create_app
-from api.auth import TokenStore
+from api.app import create_app
 from api.campaign_cache import CampaignCache, ClickHouseSource
 from api.query import QueryPool
+from campaigns.compose import build_api_state, build_metrics, token_store
 from rollup.batch import Batch, KafkaRecord, plan_batch
 from rollup.clickhouse import connect
 from rollup.config import Settings
@@ -23,13 +23,13 @@ ADMIN_TOKEN = "admin-secret-long-enough-for-hs256-keys"
 
 def make_client(ch_url: str, database: str, data_dir: Path, cache: CampaignCache | None = None,
                 **settings: object) -> TestClient:
+    """The API as the composition root builds it, over one test database."""
     config = Settings(data_dir=data_dir, clickhouse_url=ch_url, admin_token=ADMIN_TOKEN,
                       **settings)
-    tokens = TokenStore(data_dir / "tokens.json")
-    tokens.ensure_admin(ADMIN_TOKEN)
-    state = ApiState(settings=config, pool=QueryPool(lambda: connect(ch_url, database), 2),
-                     tokens=tokens, cache=cache)
-    return TestClient(create_app(state))
+    token_store(config).ensure_admin(ADMIN_TOKEN)
+    state = build_api_state(config, QueryPool(lambda: connect(ch_url, database), 2),
+                            cache=cache)
+    return TestClient(create_app(state, build_metrics(state)))
 
 
 def make_cache(ch_url: str, database: str, gate: threading.Lock,

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from rollup.config import Settings
+from rollup.errors import RollupError
 
 DESCRIPTION = """Real-time email campaign analytics: Kafka -> worker -> ClickHouse rollups ->
 Tinybird-compatible API. Configuration comes from environment variables
@@ -25,7 +26,8 @@ def _logging(verbose: bool) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from rollup import service
+    from campaigns import service
+    from campaigns.compose import prepare, token_store
 
     run_worker = args.command in ("serve", "worker")
     run_api = args.command in ("serve", "api")
@@ -41,13 +43,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         except PortUnavailable as exc:
             print(f"error: {exc.strerror}", file=sys.stderr)
             return 2
-    token, created = service.prepare(settings)
+    token, created = prepare(settings)
     base = f"http://{settings.api_host}:{settings.api_port}"
     lines = [f"campaigns {args.command}: topic {settings.kafka_topic} on "
              f"{settings.kafka_bootstrap_servers}, ClickHouse {settings.effective_clickhouse_url}"]
     if run_api:
         # The token is printed once, when it is generated; never when it was configured.
-        where = (f"generated: {token} (kept in {service.token_store(settings).path})"
+        where = (f"generated: {token} (kept in {token_store(settings).path})"
                  if created else "CAMPAIGNS_ADMIN_TOKEN" if settings.admin_token
                  else "`campaigns token list`")
         lines += [f"API: {base}  (admin token: {where})",
@@ -88,7 +90,7 @@ def cmd_emit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from rollup.service import token_store
+    from campaigns.compose import token_store
 
     store = token_store(settings)
     if args.token_command == "list":
@@ -124,7 +126,7 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from rollup.replay import replay_command
+    from campaigns.replay_client import replay_command
 
     return replay_command(settings, args.source)
 
@@ -179,12 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _logging(args.verbose)
-    settings = Settings.from_env()
     handlers = {
         "serve": cmd_serve, "worker": cmd_serve, "api": cmd_serve, "migrate": cmd_migrate,
         "emit": cmd_emit, "token": cmd_token, "replay": cmd_replay,
     }
-    return handlers[args.command](args, settings)
+    try:
+        return handlers[args.command](args, Settings.from_env())
+    except RollupError as exc:  # configuration, a busy store, an unreachable broker
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
