@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.auth import TokenStore, authorize
-from api.campaign_cache import CampaignCache
+from api.cache import CampaignCache
 from api.errors import ApiError
 from api.formats import RENDERERS, PipeResult
 from api.metrics import Metrics, MetricsMiddleware
@@ -41,6 +42,7 @@ log = logging.getLogger("campaigns.api")
 T = TypeVar("T")
 INLINE_ROWS = 2_000  # answers up to this many rows are finished and rendered on the loop
 QUARANTINE_MAX_LIMIT = 100_000
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
 @dataclass
@@ -168,7 +170,7 @@ async def quarantine_endpoint(request: Request) -> Response:
     state = _state(request)
     authorize(state.tokens, request, f"DATASOURCES:READ:{DATASOURCE}")
     fmt = _format(request)
-    plan = Plan("email_events_quarantine.sql", {
+    plan = Plan("email_events_quarantine.sql", sql_dir=SQL_DIR, parameters={
         "limit": get_int(request.query_params, "limit", 100, 0, QUARANTINE_MAX_LIMIT),
         "offset": get_int(request.query_params, "offset", 0, 0, MAX_OFFSET),
     })

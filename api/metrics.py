@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.campaign_cache import CampaignCache
+from api.cache import CampaignCache
 from api.pipes import PIPES
 from rollup.worker import WorkerStats
 

@@ -82,7 +82,7 @@ def phase_generate(data_dir: str, events: int) -> None:
 def phase_sql(data_dir: str, samples: int) -> None:
     """In-process: each question answered by the serving cache, by the endpoint's SQL
     (the fallback path), and by raw-table SQL."""
-    from api.campaign_cache import CampaignCache, ClickHouseSource
+    from api.cache import CampaignCache, ClickHouseSource
     from api.pipes import PIPES
     from api.query import QueryPool
     from rollup.clickhouse import connect, load_sql

@@ -14,7 +14,7 @@ import threading
 
 from api.app import ApiState, create_app
 from api.auth import TokenStore
-from api.campaign_cache import CampaignCache, ClickHouseSource
+from api.cache import CampaignCache, ClickHouseSource
 from api.metrics import Metrics
 from api.query import QueryPool
 from api.server import make_server

@@ -9,7 +9,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.campaign_cache import CampaignCache, ClickHouseSource
+from api.cache import CampaignCache, ClickHouseSource
 from api.query import QueryPool
 from campaigns.compose import build_api_state, build_metrics, token_store
 from rollup.batch import Batch, KafkaRecord, plan_batch

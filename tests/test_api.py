@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.pipes import sql_datetime
+from api.pipes.base import sql_datetime
 from ingest.synthetic import DEFAULT_START, generate
 from tests.api_helpers import ADMIN_TOKEN, load_lines, make_client
 from tests.oracle import campaign_stats, clean_events
@@ -109,7 +109,7 @@ def test_whole_range_matches_oracle(api):
 
 
 def test_hour_aligned_ranges_use_rollup_alone_and_match(api):
-    from api.pipes import plan_campaign_stats
+    from api.pipes.campaign_stats import plan as plan_campaign_stats
 
     aligned = {"start_date": "2025-05-01 01:00:00", "end_date": "2025-05-01 20:59:59"}
     assert plan_campaign_stats(aligned).sql_file == "campaign_stats_hours.sql"

@@ -1,4 +1,4 @@
-"""The serving cache (api/campaign_cache.py) against the SQL path and the oracle.
+"""The serving cache (api/cache/) against the SQL path and the oracle.
 
 The store is filled in two halves the way the worker fills it: the cache warms up
 from ClickHouse after the first, and follows the second batch by batch (late and
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.pipes import sql_datetime
+from api.pipes.base import sql_datetime
 from ingest.synthetic import DEFAULT_START, generate
 from rollup.dedup import SeenEventIds
 from tests.api_helpers import ADMIN_TOKEN, load_lines, make_cache, make_client
@@ -187,9 +187,9 @@ def test_cached_recipient_activity_matches_the_oracle(store):
 
 
 def test_small_budget_evicts_least_recently_used_and_stays_exact(store, monkeypatch):
-    import api.campaign_cache
+    import api.cache.events
 
-    monkeypatch.setattr(api.campaign_cache, "BYTES_PER_STRING", 0)  # mostly events count
+    monkeypatch.setattr(api.cache.events, "BYTES_PER_STRING", 0)  # mostly events count
     probe = make_cache(store.url, store.database, store.gate)  # everything, charged so
     everything = probe.describe()
     probe.stop()

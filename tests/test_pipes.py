@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.pipes import sql_datetime
+from api.pipes.base import sql_datetime
 from ingest.synthetic import generate
 from tests.api_helpers import ADMIN_TOKEN, load_lines, make_client
 from tests.oracle import campaign_timeline, clean_events, recipient_activity

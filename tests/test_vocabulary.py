@@ -43,7 +43,7 @@ def test_rollup_tables_have_a_column_per_count():
 
 
 def test_cache_type_codes_match_its_sql():
-    sql = (REPO / "api" / "sql" / "campaign_events.sql").read_text()
+    sql = (REPO / "api" / "cache" / "sql" / "campaign_events.sql").read_text()
     listed = re.search(r"indexOf\(\[(.*?)\], event_type\)", sql, re.S)
     assert listed is not None
     names = [name.strip().strip("'") for name in listed.group(1).split(",")]

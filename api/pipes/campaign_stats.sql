@@ -1,7 +1,7 @@
 -- campaign_stats: whole hours come from campaign_hourly, the partial hours at either
 -- end of [start_date, end_date] from raw rows; unique counts merge exact states.
 -- {whole_from, whole_to} is the half-open range of whole hours inside the window
--- (empty when whole_from >= whole_to). Rates are added by the API (api/pipes.py).
+-- (empty when whole_from >= whole_to). Rates are added by api/pipes/campaign_stats.py.
 -- campaign_stats_hours.sql is the same without the raw part, for ranges without
 -- partial hours (ClickHouse plans it in half the time).
 SELECT

@@ -1,7 +1,7 @@
 -- campaign_timeline: one campaign's metrics per bucket (hour, day, week from Monday,
 -- month; UTC). Whole hours from campaign_hourly, partial edge hours from raw rows; an
 -- hour always lies inside one bucket, so merging per bucket stays exact. Empty
--- buckets are filled with zeros and rates added by the API (api/pipes.py).
+-- buckets are filled with zeros and rates added by api/pipes/campaign_timeline.py.
 SELECT
     bucket,
     sum(sends) AS sends,

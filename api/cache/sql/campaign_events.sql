@@ -1,6 +1,6 @@
--- Every event of the given campaigns, as the serving cache (api/campaign_cache.py) keeps
+-- Every event of the given campaigns, as the serving cache (api/cache/) keeps
 -- them: the campaign's position in the list (1-based), epoch second, event type code
--- (position in the list below, as in api.campaign_cache.KINDS), and cityHash64 of
+-- (position in the list below, as in ingest.contract.KIND_CODES), and cityHash64 of
 -- recipient_id, recipient_email and link_url, joined in Python with the strings of
 -- campaign_strings.sql. Read as RowBinary: fixed-width rows of 33 bytes.
 SELECT

@@ -1,0 +1,185 @@
+"""campaign_timeline: one campaign's metrics per hour, day, week (from Monday) or month,
+UTC, empty buckets filled with zeros, at most MAX_BUCKETS rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from api.cache import CampaignCache
+from api.cache.events import CLICK, KIND_SLOTS, OPEN, bucket_starts, utc
+from api.formats import PipeResult
+from api.params import ParameterError
+from api.pipes.base import (
+    METRIC_COLUMNS,
+    Param,
+    Pipe,
+    Plan,
+    add_rates,
+    bound_range,
+    date_params,
+    from_cache,
+    rate_columns,
+)
+
+NAME = "campaign_timeline"
+GRANULARITIES = ("hour", "day", "week", "month")
+MAX_BUCKETS = 50_000
+SQL_COLUMNS = (("bucket", "DateTime"), *((m, "UInt64") for m in METRIC_COLUMNS))
+COLUMNS = (*SQL_COLUMNS, *rate_columns())
+PARAMS = (Param("campaign_id", "String", "The campaign", required=True),
+          Param("granularity", "String", "Bucket size (weeks start on Monday)",
+                choices=GRANULARITIES, default="hour"),
+          *date_params())
+
+
+def bucket_start(moment: datetime, granularity: str) -> datetime:
+    if granularity == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if granularity == "day":
+        return day
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def next_bucket(moment: datetime, granularity: str) -> datetime:
+    if granularity == "hour":
+        return moment + timedelta(hours=1)
+    if granularity == "day":
+        return moment + timedelta(days=1)
+    if granularity == "week":
+        return moment + timedelta(days=7)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(year=year, month=month)
+
+
+def bucket_count(first: datetime, last: datetime, granularity: str) -> int:
+    """How many buckets from the one holding `first` to the one holding `last`."""
+    first, last = bucket_start(first, granularity), bucket_start(last, granularity)
+    if last < first:
+        return 0
+    if granularity == "month":
+        return (last.year - first.year) * 12 + last.month - first.month + 1
+    step = {"hour": 3600, "day": 86400, "week": 7 * 86400}[granularity]
+    return int((last - first).total_seconds()) // step + 1
+
+
+def _naive_utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+def _check_buckets(count: int, granularity: str) -> None:
+    if count > MAX_BUCKETS:
+        raise ParameterError(
+            f"Parameter 'granularity': {count} {granularity} buckets would exceed "
+            f"{MAX_BUCKETS} rows; use a coarser granularity or a shorter range "
+            "(start_date, end_date)")
+
+
+class _TimelineFill:
+    """Zero-filled buckets between the range's ends (or the data's, where a date is
+    open). The bucket count is checked before a single row is built: one open date may
+    otherwise stretch the answer from 1970 to the data."""
+
+    def __init__(self, granularity: str, start: int | None, end: int | None) -> None:
+        self.granularity = granularity
+        self.start = start
+        self.end = end
+
+    def _span(self, result: PipeResult) -> tuple[datetime, datetime] | None:
+        if not result.rows and (self.start is None or self.end is None):
+            return None
+        buckets = [row[0] for row in result.rows]
+        first = _naive_utc(self.start) if self.start is not None else \
+            min(buckets).replace(tzinfo=None)
+        last = _naive_utc(self.end) if self.end is not None else \
+            max(buckets).replace(tzinfo=None)
+        return first, last
+
+    def rows_out(self, result: PipeResult) -> int:
+        """Rows the answer will have; a 400 (ParameterError) over the cap."""
+        span = self._span(result)
+        count = 0 if span is None else bucket_count(*span, self.granularity)
+        _check_buckets(count, self.granularity)
+        return count
+
+    def __call__(self, result: PipeResult) -> PipeResult:
+        span = self._span(result)
+        if span is None:
+            return add_rates(result)
+        _check_buckets(bucket_count(*span, self.granularity), self.granularity)
+        by_bucket = {row[0].replace(tzinfo=None): row for row in result.rows}
+        zeros = (0,) * len(METRIC_COLUMNS)
+        rows = []
+        bucket = bucket_start(span[0], self.granularity)
+        last_bucket = bucket_start(span[1], self.granularity)
+        while bucket <= last_bucket:
+            rows.append(by_bucket.get(bucket, (bucket, *zeros)))
+            bucket = next_bucket(bucket, self.granularity)
+        result.rows = rows
+        return add_rates(result)
+
+
+def plan(params: Mapping[str, str]) -> Plan:
+    campaign_id = str(PARAMS[0].read(params))
+    granularity = str(PARAMS[1].read(params))
+    bound, partial, start_epoch, end_epoch = bound_range(params)
+    start = start_epoch if params.get("start_date") else None
+    end = end_epoch if params.get("end_date") else None
+    if start is not None and end is not None:
+        _check_buckets(bucket_count(_naive_utc(start), _naive_utc(end), granularity),
+                       granularity)
+    cached = from_cache(SQL_COLUMNS, lambda cache: timeline_from_cache(
+        cache, campaign_id, start_epoch, end_epoch, granularity))
+    fill = _TimelineFill(granularity, start, end)
+    return Plan("campaign_timeline.sql" if partial else "campaign_timeline_hours.sql",
+                {"campaign_id": campaign_id, "granularity": granularity, **bound},
+                fill, cached, fill.rows_out)
+
+
+def timeline_from_cache(cache: CampaignCache, campaign_id: str, start: int, end: int,
+                        granularity: str) -> tuple[list[tuple], int] | None:
+    """campaign_timeline rows for the buckets that have events, in order, and how many
+    events were read; None when the campaign is not cached."""
+    with cache.reading(campaign_id) as held:
+        if held is None:
+            return None
+        entry = held.events
+        ts, kind, _, _, _, rid = entry.window(start, end)
+        if not len(ts):
+            return [], 0
+        buckets = bucket_starts(ts, granularity)
+        change = np.empty(len(buckets), dtype=bool)
+        change[0] = True
+        np.not_equal(buckets[1:], buckets[:-1], out=change[1:])
+        index = np.cumsum(change) - 1
+        starts = buckets[change]
+        width = KIND_SLOTS
+        counts = np.bincount(index * width + kind, minlength=len(starts) * width)
+        counts = counts.reshape(len(starts), width)
+        uniques = []
+        span = len(entry.recipients)
+        for code in (OPEN, CLICK):
+            mask = kind == code
+            pairs = index[mask] * span + rid[mask]
+            if len(starts) * span <= 4_000_000:  # a presence table beats sorting
+                seen = np.bincount(pairs, minlength=len(starts) * span)
+                uniques.append(np.count_nonzero(seen.reshape(len(starts), span), axis=1))
+            else:
+                uniques.append(np.bincount(np.unique(pairs) // span, minlength=len(starts)))
+    return [(utc(b), *c, o, k) for b, c, o, k in zip(
+        starts.tolist(), counts[:, 1:].tolist(), uniques[0].tolist(), uniques[1].tolist(),
+        strict=True)], len(ts)
+
+
+PIPE = Pipe(
+    name=NAME,
+    description="One campaign's metrics per hour, day, week (from Monday) or month, UTC, "
+    f"empty buckets filled with zeros (at most {MAX_BUCKETS:,} buckets).",
+    params=PARAMS, columns=COLUMNS, plan=plan,
+    sql_files=("campaign_timeline.sql", "campaign_timeline_hours.sql"),
+)
