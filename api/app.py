@@ -29,6 +29,7 @@ from api.params import MAX_OFFSET, get_int
 from api.pipes import PIPES, Plan
 from api.query import QueryPool
 from api.ratelimit import RateLimiter
+from api.webhooks import WebhookReceivers, receive_webhook
 from ingest.errors import RequestError
 from ingest.events_api import DATASOURCE, append_events
 from ingest.producer import EventProducer
@@ -56,6 +57,7 @@ class ApiState:
     # Builds the Events API's producer on first use (the composition root supplies it).
     producer_factory: Callable[[], EventProducer] | None = None
     producer: EventProducer | None = field(default=None, init=False)
+    webhooks: WebhookReceivers | None = None
     started: float = field(default_factory=time.time)
     limiter: RateLimiter = field(init=False)
     _admin_client: AdminClient | None = field(default=None, init=False, repr=False)
@@ -201,6 +203,14 @@ async def replay_status_endpoint(request: Request) -> Response:
     return JSONResponse(job.as_dict())
 
 
+async def webhook_endpoint(request: Request) -> Response:
+    state = _state(request)
+    if state.webhooks is None:
+        raise ApiError(404, "webhooks are not available in this process")
+    return await receive_webhook(request, state.webhooks, state.tokens, state.get_producer,
+                                 state.settings.max_body_bytes, state.offload)
+
+
 async def health_endpoint(request: Request) -> Response:
     state = _state(request)
     kafka_ok = await anyio.to_thread.run_sync(state.kafka_reachable)
@@ -274,6 +284,7 @@ def create_app(state: ApiState, metrics: Metrics | None = None) -> Starlette:
         routes=[
             Route("/v0/pipes/{name}.{format}", pipe_endpoint, methods=["GET"]),
             Route("/v0/events", events_endpoint, methods=["POST"]),
+            Route("/v0/webhooks/{provider}", webhook_endpoint, methods=["POST"]),
             Route("/v0/datasources/email_events_quarantine.{format}", quarantine_endpoint,
                   methods=["GET"]),
             Route("/v0/admin/replay", replay_start_endpoint, methods=["POST"]),

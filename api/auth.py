@@ -6,6 +6,7 @@ Tokens are compared by SHA-256 digest with hmac.compare_digest and never logged.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -209,14 +210,38 @@ def mint_jwt(store: TokenStore, name: str, pipes: list[str], fixed: dict[str, st
     return jwt.encode(claims, admin.token, algorithm="HS256")
 
 
+def basic_password(request: Request) -> str | None:
+    """The password of HTTP Basic auth (Postmark's webhooks carry a token there)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    _, sep, password = decoded.partition(":")
+    return password if sep and password else None
+
+
+def _resolve(store: TokenStore, presented: str) -> Token | None:
+    if _looks_like_jwt(presented):
+        return decode_jwt(store, presented)
+    return store.lookup(presented)
+
+
+def token_allows(store: TokenStore, presented: str | None, scope: str) -> bool:
+    """Whether `presented` is a valid token with `scope` (no error: webhook receivers
+    combine it with the provider's own signature)."""
+    token = _resolve(store, presented) if presented else None
+    return token is not None and token.allows(scope)
+
+
 def authorize(store: TokenStore, request: Request, scope: str) -> Token:
     presented = presented_token(request)
     if presented is None:
         raise AuthError(401, "Token is missing: use 'Authorization: Bearer <token>' or ?token=")
-    if _looks_like_jwt(presented):
-        token = decode_jwt(store, presented)
-    else:
-        token = store.lookup(presented)
+    token = _resolve(store, presented)
     if token is None:
         raise AuthError(401, "Invalid token")
     if not token.allows(scope):

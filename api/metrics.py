@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.cache import CampaignCache
 from api.pipes import PIPES
+from ingest.webhooks import PROVIDER_NAMES
 from rollup.worker import WorkerStats
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -82,6 +83,9 @@ def endpoint_label(path: str) -> str:
     if path.startswith("/v0/pipes/"):
         name = path[len("/v0/pipes/"):].split(".", 1)[0]
         return f"pipe:{name}" if name in PIPES else "pipe:unknown"
+    if path.startswith("/v0/webhooks/"):
+        name = path[len("/v0/webhooks/"):]
+        return f"webhook:{name}" if name in PROVIDER_NAMES else "webhook:unknown"
     if path.startswith("/v0/admin/"):
         return "/v0/admin"
     if path in ("/v0/events", "/health", "/metrics", "/openapi.json"):

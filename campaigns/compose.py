@@ -18,11 +18,13 @@ from api.cache import CampaignCache, ClickHouseSource
 from api.metrics import Metrics
 from api.query import QueryPool
 from api.server import make_server
+from api.webhooks import WebhookReceivers
 from deploy.kafka import create_topic
 from ingest.producer import EventProducer
+from ingest.webhooks import WebhookSettings, build_providers
 from rollup.clickhouse import connect
 from rollup.config import Settings
-from rollup.errors import KafkaUnavailable
+from rollup.errors import ConfigError, KafkaUnavailable
 from rollup.migrate import migrate
 from rollup.replay import ReplayRunner
 from rollup.worker import IngestWorker
@@ -63,7 +65,8 @@ def prepare(settings: Settings) -> tuple[str, bool]:
 
 def build_api_state(settings: Settings, pool: QueryPool,
                     worker: IngestWorker | None = None,
-                    cache: CampaignCache | None = None) -> ApiState:
+                    cache: CampaignCache | None = None,
+                    webhook_settings: WebhookSettings | None = None) -> ApiState:
     """The API's state. With a worker in the same process, the serving cache listens to
     it (its only feed) and replays run under its gate."""
     gate = worker.gate if worker is not None else None
@@ -80,7 +83,16 @@ def build_api_state(settings: Settings, pool: QueryPool,
         cache=cache,
         producer_factory=lambda: EventProducer(settings.kafka_bootstrap_servers,
                                                settings.kafka_topic),
+        webhooks=WebhookReceivers(build_providers(),
+                                  webhook_settings or webhook_settings_from_env()),
     )
+
+
+def webhook_settings_from_env() -> WebhookSettings:
+    try:
+        return WebhookSettings.from_env()
+    except ValueError as exc:  # a key that does not parse: refuse to start
+        raise ConfigError(str(exc)) from exc
 
 
 def build_metrics(state: ApiState) -> Metrics:

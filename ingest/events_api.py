@@ -161,16 +161,29 @@ async def append_events(request: Request, producer: EventProducer, max_bytes: in
     encoding = content_encoding(request)
     body = await read_body(request, max_bytes)
     prepared = await offload(lambda: prepare_rows(body, encoding, max_bytes))
-    import_id = [(IMPORT_ID_HEADER, f"http:{uuid.uuid4().hex}".encode())]
-    total = len(prepared.rows)
+    await produce_rows(producer, prepared.rows, prepared.timestamp_ms, f"http:{uuid.uuid4().hex}",
+                       offload, wait)
+    counts = {"successful_rows": prepared.successful,
+              "quarantined_rows": prepared.quarantined}
+    return JSONResponse(counts, 200 if wait else 202)
+
+
+async def produce_rows(producer: EventProducer, rows: list[tuple[bytes, bytes | None]],
+                       timestamp_ms: int, import_id: str, offload: Offload,
+                       wait: bool) -> None:
+    """Produce (value, key) rows with one import id; with `wait`, return once Kafka
+    acknowledged every one. A 503 RequestError says how many were taken when Kafka
+    refuses some: retrying the whole request is safe (repeated event_ids count once)."""
+    headers = [(IMPORT_ID_HEADER, import_id.encode())]
+    total = len(rows)
     acks = _Acknowledgements(asyncio.get_running_loop(), total, producer) if wait else None
 
     def produce() -> int:
         sent = 0
         try:
-            for value, key in prepared.rows:
-                producer.send(value, key=key, headers=import_id,
-                              timestamp_ms=prepared.timestamp_ms, on_delivery=acks)
+            for value, key in rows:
+                producer.send(value, key=key, headers=headers, timestamp_ms=timestamp_ms,
+                              on_delivery=acks)
                 sent += 1
         except ProduceError:
             pass
@@ -185,16 +198,13 @@ async def append_events(request: Request, producer: EventProducer, max_bytes: in
                                 f"({producer.stats.last_error or 'producer error'}): the first "
                                 f"{sent} rows were taken; retrying the whole request is safe "
                                 "(repeated event_ids count once)")
-    counts = {"successful_rows": prepared.successful,
-              "quarantined_rows": prepared.quarantined}
-    if acks is None:
-        return JSONResponse(counts, 202)
+    if acks is None or total == 0:
+        return
     errors = await acks.done
     if errors:
         raise RequestError(503, f"Kafka did not acknowledge {len(errors)} of {total} rows: "
                                 f"{errors[0]}; retrying the whole request is safe (repeated "
                                 "event_ids count once)")
-    return JSONResponse(counts, 200)
 
 
 class _Acknowledgements:

@@ -12,10 +12,10 @@ import orjson
 from confluent_kafka import Producer
 
 from ingest.synthetic import generate
+from tests.e2e_helpers import assert_matches_oracle
 from tests.hardening_strategies import BOM, nested
 from tests.oracle import clean_events
 from tests.serve_process import ServeProcess
-from tests.test_e2e_serve import assert_matches_oracle
 
 TEMPLATE = {
     "event_id": "X", "timestamp": "2025-05-01 10:00:00", "event_type": "open",

@@ -14,9 +14,9 @@ from ingest.synthetic import generate
 from rollup import replay
 from rollup.config import Settings
 from tests.api_helpers import load_lines
+from tests.e2e_helpers import assert_matches_oracle, produce_plain
 from tests.serve_process import ServeProcess
 from tests.test_chaos import assert_store_matches
-from tests.test_e2e_serve import assert_matches_oracle, produce_plain
 
 CAMPAIGNS = str(Path(sys.executable).parent / "campaigns")
 
