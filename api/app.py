@@ -25,7 +25,7 @@ from api.formats import RENDERERS, PipeResult
 from api.metrics import Metrics, MetricsMiddleware
 from api.middleware import BodyDeadlineMiddleware, NoStoreMiddleware, ScopedCORSMiddleware
 from api.openapi import openapi_document
-from api.params import MAX_OFFSET, get_int
+from api.params import MAX_OFFSET, QUARANTINE_MAX_LIMIT, get_int
 from api.pipes import PIPES, Plan
 from api.query import QueryPool
 from api.ratelimit import RateLimiter
@@ -42,7 +42,6 @@ from rollup.worker import WorkerStats
 log = logging.getLogger("campaigns.api")
 T = TypeVar("T")
 INLINE_ROWS = 2_000  # answers up to this many rows are finished and rendered on the loop
-QUARANTINE_MAX_LIMIT = 100_000
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 

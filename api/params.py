@@ -12,6 +12,7 @@ __all__ = ["ParameterError", "date_range", "get_choice", "get_datetime", "get_in
            "get_string", "parse_datetime", "whole_hours"]
 
 MAX_OFFSET = 10**9
+QUARANTINE_MAX_LIMIT = 100_000  # rows per page of the quarantine
 MIN_EPOCH = 0
 MAX_EPOCH = calendar.timegm((2106, 2, 7, 6, 28, 15))  # DateTime's last second
 # ASCII digits only (\d would take any script's digits, and int() would read them).
