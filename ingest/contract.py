@@ -15,6 +15,8 @@ from typing import NamedTuple
 import msgspec
 import orjson
 
+from ingest.machine import is_machine_user_agent, parse_machine_flag
+
 FIELDS: tuple[str, ...] = (
     "event_id",
     "timestamp",
@@ -26,7 +28,11 @@ FIELDS: tuple[str, ...] = (
     "link_url",
     "metadata",
     "user_agent",
+    "machine",
 )
+# `machine`: optional flag (true/false, 1/0, "true"/"false"; default false) that producers
+# and webhook receivers set for machine-generated opens and clicks. The stored value is
+# the effective flag: the producer's OR the user agent's classification (ingest.machine).
 REQUIRED: frozenset[str] = frozenset(
     {"event_id", "timestamp", "event_type", "campaign_id", "recipient_id"}
 )
@@ -97,6 +103,7 @@ class Event(NamedTuple):
     link_url: str
     metadata: str
     user_agent: str
+    machine: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +193,18 @@ def validate_record(record: object, reference_epoch: int) -> Event | Rejection:
     error_columns: list[str] = []
     errors: list[str] = []
     values: dict[str, str] = {}
+    machine = False
+    raw_machine = record.get("machine")
+    if raw_machine is not None:
+        flag = parse_machine_flag(raw_machine)
+        if flag is None:
+            error_columns.append("machine")
+            errors.append("'machine' must be true or false (or 1/0)")
+        else:
+            machine = flag
     for name in FIELDS:
+        if name == "machine":
+            continue
         value = record.get(name)
         if value is None:
             if name in REQUIRED:
@@ -277,6 +295,7 @@ def validate_record(record: object, reference_epoch: int) -> Event | Rejection:
         link_url=values["link_url"],
         metadata=values["metadata"],
         user_agent=values["user_agent"],
+        machine=machine or is_machine_user_agent(values["user_agent"]),
     )
 
 
@@ -293,6 +312,7 @@ class _Wire(msgspec.Struct):
     link_url: str = ""
     metadata: str | dict = ""
     user_agent: str = ""
+    machine: bool | int | str = False
 
 
 _wire_decoder = msgspec.json.Decoder(_Wire)
@@ -345,8 +365,14 @@ def _fast(payload: bytes, reference_epoch: int) -> Event | None:
     if epoch is None or epoch < MIN_TIMESTAMP or epoch > MAX_TIMESTAMP \
             or epoch > reference_epoch + MAX_FUTURE_SECONDS:
         return None
+    machine = wire.machine
+    if machine is not False:
+        machine = parse_machine_flag(machine)
+        if machine is None:
+            return None
     return Event(event_id, epoch, event_type, campaign_id, email_id, recipient_id,
-                 recipient_email, link_url, metadata, user_agent)
+                 recipient_email, link_url, metadata, user_agent,
+                 machine or is_machine_user_agent(user_agent))
 
 
 UTF8_BOM = b"\xef\xbb\xbf"

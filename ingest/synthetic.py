@@ -21,6 +21,18 @@ LINKS = ("https://example.com/landing", "https://example.com/pricing",
          "https://example.com/blog/launch", "https://example.com/unsubscribe-survey")
 AGENTS = ("Mozilla/5.0 (Windows NT 10.0)", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)",
           "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0)", "Outlook-Android/2.0")
+# Opens and clicks that no person made: image proxies, privacy proxies, link scanners
+# (real user agents, from tests/fixtures/user_agents.tsv).
+MACHINE_AGENTS = (
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+    "Mozilla/5.0",
+    "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
+    "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/534+ (KHTML, like Gecko) BingPreview/1.0b",
+    "Barracuda Sentinel (EE)",
+)
+MACHINE_SHARE = 0.2  # of opens and clicks: half flagged by the producer, half by user agent
+DOMAINS = ("example.com", "Example.COM", "gmail.com", "GMail.com", "yahoo.co.uk",
+           "outlook.com")
 ALIASES = {"send": "sent", "open": "opened", "click": "clicked", "bounce": "bounced",
            "unsubscribe": "unsubscribed", "complaint": "spam_report", "delivered": "Delivered"}
 BAD_ROWS = (
@@ -47,19 +59,30 @@ def campaign_events(rng: random.Random, campaign: str, start: int, recipients: i
 
     def add(kind: str, at: int, user: int, link: str = "") -> None:
         counter[0] += 1
-        events.append((at, {
+        agent = rng.choice(AGENTS)
+        flag = False
+        if kind in ("open", "click") and rng.random() < MACHINE_SHARE:
+            if rng.random() < 0.5:
+                flag = True  # e.g. SendGrid's sg_machine_open, with an ordinary agent
+            else:
+                agent = rng.choice(MACHINE_AGENTS)
+        email = "" if user % 97 == 0 else f"user{user}@{DOMAINS[user % len(DOMAINS)]}"
+        record = {
             "event_id": f"ev_{counter[0]:09d}",
             "timestamp": _fmt(at),
             "event_type": ALIASES[kind] if rng.random() < 0.1 else kind,
             "campaign_id": campaign,
             "email_id": f"email_{campaign}_{user}",
             "recipient_id": f"user_{user}",
-            "recipient_email": f"user{user}@example.com",
+            "recipient_email": email,
             "link_url": link,
             "metadata": orjson.dumps({"source": rng.choice(["promotion", "newsletter",
                                                             "announcement"])}).decode(),
-            "user_agent": rng.choice(AGENTS),
-        }))
+            "user_agent": agent,
+        }
+        if flag:
+            record["machine"] = rng.choice([True, 1, "true"])
+        events.append((at, record))
 
     for _ in range(recipients):
         user = rng.randrange(1, 50_000)

@@ -146,8 +146,9 @@ def check_result(result: object) -> Event | Rejection:
         assert type(result.timestamp) is int
         assert MIN_TIMESTAMP <= result.timestamp <= NOW + MAX_FUTURE_SECONDS
         assert result.event_type in EVENT_TYPES
+        assert type(result.machine) is bool
         for name, value in zip(result._fields, result, strict=True):
-            if name != "timestamp":
+            if name not in ("timestamp", "machine"):
                 assert isinstance(value, str), (name, value)
                 assert_utf8(value, f"Event.{name}")
         for name in ("event_id", "campaign_id", "recipient_id"):

@@ -10,6 +10,7 @@ import calendar
 import json
 from collections import defaultdict
 from datetime import datetime
+from pathlib import Path
 
 TYPE_NAMES = {
     "send": "send", "sent": "send", "delivered": "delivered", "open": "open",
@@ -19,6 +20,33 @@ TYPE_NAMES = {
 }
 COUNTS = {"send": "sends", "delivered": "delivered", "open": "opens", "click": "clicks",
           "bounce": "bounces", "complaint": "complaints", "unsubscribe": "unsubscribes"}
+
+
+def _machine_agents() -> frozenset[str]:
+    """User agents labelled machine in the hand-labelled corpus (not the product's lists)."""
+    path = Path(__file__).resolve().parent / "fixtures" / "user_agents.tsv"
+    agents = set()
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            label, _, agent = line.split("\t", 2)
+            if label == "machine":
+                agents.add(agent)
+    return frozenset(agents)
+
+
+MACHINE_AGENTS = _machine_agents()
+FLAGS = {True: True, False: False, "true": True, "false": False,  # 1 == True, 0 == False
+         "1": True, "0": False}
+
+
+def machine_flag(record: dict) -> bool | None:
+    """The producer's flag (None when it is not a valid one) OR a labelled machine agent."""
+    raw = record.get("machine", False)
+    if isinstance(raw, str):
+        raw = raw.lower()
+    if isinstance(raw, float) or not isinstance(raw, bool | int | str) or raw not in FLAGS:
+        return None
+    return FLAGS[raw] or record.get("user_agent", "") in MACHINE_AGENTS
 
 
 def to_epoch(text: str) -> int | None:
@@ -45,14 +73,15 @@ def clean_events(lines: list[bytes]) -> tuple[list[dict], int]:
             continue
         kind = TYPE_NAMES.get(str(record.get("event_type", "")).lower())
         epoch = to_epoch(record.get("timestamp"))
-        if (kind is None or epoch is None or not record.get("event_id")
+        machine = machine_flag(record)
+        if (kind is None or epoch is None or machine is None or not record.get("event_id")
                 or not record.get("campaign_id") or not record.get("recipient_id")):
             bad += 1
             continue
         if record["event_id"] in seen:
             continue
         seen.add(record["event_id"])
-        events.append({**record, "event_type": kind, "epoch": epoch})
+        events.append({**record, "event_type": kind, "epoch": epoch, "machine": machine})
     return events, bad
 
 
@@ -65,6 +94,10 @@ def campaign_stats(events: list[dict], start: int | None = None, end: int | None
     rows: dict[str, dict] = {}
     openers: dict[str, set] = defaultdict(set)
     clickers: dict[str, set] = defaultdict(set)
+    human_openers: dict[str, set] = defaultdict(set)
+    human_clickers: dict[str, set] = defaultdict(set)
+    machine_opens: dict[str, int] = defaultdict(int)
+    machine_clicks: dict[str, int] = defaultdict(int)
     for event in events:
         if start is not None and event["epoch"] < start:
             continue
@@ -80,8 +113,16 @@ def campaign_stats(events: list[dict], start: int | None = None, end: int | None
         row["last"] = max(row["last"], event["epoch"])
         if event["event_type"] == "open":
             openers[cid].add(event["recipient_id"])
+            if event["machine"]:
+                machine_opens[cid] += 1
+            else:
+                human_openers[cid].add(event["recipient_id"])
         if event["event_type"] == "click":
             clickers[cid].add(event["recipient_id"])
+            if event["machine"]:
+                machine_clicks[cid] += 1
+            else:
+                human_clickers[cid].add(event["recipient_id"])
     out = {}
     for cid, row in rows.items():
         out[cid] = {
@@ -97,6 +138,12 @@ def campaign_stats(events: list[dict], start: int | None = None, end: int | None
                 "%Y-%m-%d %H:%M:%S"),
             "last_activity": datetime.utcfromtimestamp(row["last"]).strftime(
                 "%Y-%m-%d %H:%M:%S"),
+            "machine_opens": machine_opens[cid],
+            "machine_clicks": machine_clicks[cid],
+            "unique_human_opens": len(human_openers[cid]),
+            "unique_human_clicks": len(human_clickers[cid]),
+            "human_open_rate": _rate(len(human_openers[cid]), row["delivered"]),
+            "human_click_rate": _rate(len(human_clickers[cid]), row["delivered"]),
         }
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,13 +64,26 @@ def _in_order(ts: np.ndarray) -> bool:
     return bool(np.all(ts[1:] >= ts[:-1]))
 
 
+class Window(NamedTuple):
+    """One campaign's events within a time range, in time order (parallel arrays)."""
+
+    ts: np.ndarray  # epoch seconds
+    kind: np.ndarray  # type code (KINDS)
+    recipient: np.ndarray  # interned recipient_id
+    email: np.ndarray  # interned recipient_email
+    link: np.ndarray  # interned link_url
+    machine: np.ndarray  # 1 = machine-generated (the stored effective flag)
+    local: np.ndarray  # the recipient's dense number within the campaign
+
+
 class CampaignEvents:
     """One campaign's events in growable arrays, kept sorted by time lazily. Besides the
     interned numbers, each event carries its recipient's number *within the campaign*
     (dense, 0..recipients-1), so per-recipient answers are bincounts, not sorts."""
 
     __slots__ = ("columns", "size", "ordered", "local_keys", "local_numbers", "recipients")
-    TYPES = (np.uint32, np.uint8, np.uint32, np.uint32, np.uint32, np.uint32)
+    TYPES = tuple(np.uint8 if name in ("kind", "machine") else np.uint32
+                  for name in Window._fields)
 
     def __init__(self, values: Sequence[np.ndarray]) -> None:
         # local_keys: sorted interned numbers; local_numbers: their campaign numbers;
@@ -131,9 +145,8 @@ class CampaignEvents:
             column[self.size:end] = new
         self.size = end
 
-    def window(self, start: int, end: int) -> list[np.ndarray]:
-        """[ts, kind, recipient, email, link, local recipient] of the events with
-        start <= ts <= end, in time order."""
+    def window(self, start: int, end: int) -> Window:
+        """The events with start <= ts <= end, in time order."""
         n = self.size
         if not self.ordered:  # a late event arrived: sort once, on the next read
             order = np.argsort(self.columns[0][:n], kind="stable")
@@ -143,7 +156,7 @@ class CampaignEvents:
         ts = self.columns[0][:n]
         lo = int(np.searchsorted(ts, start, side="left"))
         hi = int(np.searchsorted(ts, end, side="right"))
-        return [column[lo:hi] for column in self.columns]
+        return Window(*(column[lo:hi] for column in self.columns))
 
 
 EMPTY = CampaignEvents.empty()  # what a complete cache answers for an unknown campaign
@@ -165,18 +178,6 @@ def texts(epochs: np.ndarray) -> list[str]:
 def distinct(local: np.ndarray, recipients: int) -> int:
     """Distinct campaign recipient numbers."""
     return int(np.count_nonzero(np.bincount(local, minlength=recipients))) if len(local) else 0
-
-
-def stats_row(campaign_id: str, entry: CampaignEvents, start: int,
-               end: int) -> tuple[tuple | None, int]:
-    ts, kind, _, _, _, local = entry.window(start, end)
-    if not len(ts):
-        return None, 0
-    counts = np.bincount(kind, minlength=KIND_SLOTS).tolist()
-    recipients = len(entry.recipients)
-    return (campaign_id, *counts[1:], distinct(local[kind == OPEN], recipients),
-            distinct(local[kind == CLICK], recipients), utc(int(ts[0])),
-            utc(int(ts[-1]))), len(ts)
 
 
 def bucket_starts(ts: np.ndarray, granularity: str) -> np.ndarray:

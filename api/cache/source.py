@@ -15,7 +15,7 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 # RowBinary rows of sql/campaign_events.sql; strings travel as cityHash64 and are joined
 # with sql/campaign_strings.sql (a hash collision fails the load: SQL answers instead).
 ROW = np.dtype([("campaign", "<u4"), ("ts", "<u4"), ("kind", "u1"), ("recipient", "<u8"),
-                ("email", "<u8"), ("link", "<u8")])
+                ("email", "<u8"), ("link", "<u8"), ("machine", "u1")])
 
 
 class Source(Protocol):

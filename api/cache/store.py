@@ -178,6 +178,7 @@ class CampaignCache:
                 number = self._strings[name].number
                 values.append(np.array([number(v) for v in taken(column)],
                                        dtype=np.uint32)[order])
+            values.append(np.array(taken("machine"), dtype=np.uint8)[order])
             sorted_codes = codes[rows][order]
             generation = self._generation
         starts = np.flatnonzero(np.diff(sorted_codes, prepend=-1)).tolist()
@@ -344,7 +345,8 @@ class CampaignCache:
                         self._too_big.add(campaign_id)
                         continue
                     entry = CampaignEvents([rows["ts"][a:b], rows["kind"][a:b],
-                                            *(numbers[name][a:b] for name in STRING_COLUMNS)])
+                                            *(numbers[name][a:b] for name in STRING_COLUMNS),
+                                            rows["machine"][a:b]])
                     if entry.nbytes > self.budget_bytes // 2:  # would evict most others
                         self._too_big.add(campaign_id)
                         continue

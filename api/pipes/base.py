@@ -12,7 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from api.cache import CampaignCache
+from api.cache.events import CLICK, OPEN, distinct
 from api.formats import PipeResult
 from api.params import (
     MAX_EPOCH,
@@ -34,11 +37,19 @@ Cached = Callable[[CampaignCache], PipeResult | None]
 sql_datetime = format_timestamp  # epoch -> 'YYYY-MM-DD HH:MM:SS' UTC, as parameters take it
 
 METRIC_COLUMNS = (*COUNT_COLUMNS, "unique_opens", "unique_clicks")
-RATES = (  # name, numerator, denominator: percentages, None when the denominator is 0
+# Human vs machine (issue #12): added after each pipe's existing columns.
+ENGAGEMENT_COLUMNS = ("machine_opens", "machine_clicks", "unique_human_opens",
+                      "unique_human_clicks")
+Rates = tuple[tuple[str, str, str], ...]
+RATES: Rates = (  # name, numerator, denominator: percentages, None when the denominator is 0
     ("open_rate", "opens", "sends"),
     ("click_to_open_rate", "clicks", "opens"),
     ("bounce_rate", "bounces", "sends"),
     ("unsubscribe_rate", "unsubscribes", "sends"),
+)
+HUMAN_RATES: Rates = (
+    ("human_open_rate", "unique_human_opens", "delivered"),
+    ("human_click_rate", "unique_human_clicks", "delivered"),
 )
 RATE_TYPE = "Nullable(Float64)"
 
@@ -138,25 +149,38 @@ def bound_range(params: Mapping[str, str]) -> tuple[dict[str, object], bool, int
     }, partial, start, end
 
 
-def add_rates(result: PipeResult, before: str | None = None) -> PipeResult:
+def add_rates(result: PipeResult, before: str | None = None,
+              rates: Rates = RATES) -> PipeResult:
     """Append the rate columns (before column `before`, if given)."""
     index = {name: i for i, name in enumerate(result.names)}
     at = index[before] if before else len(result.names)
     rows = []
     for row in result.rows:
-        rates = tuple(
+        values = tuple(
             None if not row[index[den]] else round(row[index[num]] / row[index[den]] * 100, 2)
-            for _, num, den in RATES
+            for _, num, den in rates
         )
-        rows.append(row[:at] + rates + row[at:])
+        rows.append(row[:at] + values + row[at:])
     result.rows = rows
-    result.names[at:at] = [name for name, _, _ in RATES]
-    result.types[at:at] = [RATE_TYPE] * len(RATES)
+    result.names[at:at] = [name for name, _, _ in rates]
+    result.types[at:at] = [RATE_TYPE] * len(rates)
     return result
 
 
-def rate_columns() -> tuple[tuple[str, str], ...]:
-    return tuple((name, RATE_TYPE) for name, _, _ in RATES)
+def rate_columns(rates: Rates = RATES) -> tuple[tuple[str, str], ...]:
+    return tuple((name, RATE_TYPE) for name, _, _ in rates)
+
+
+def engagement_values(kind: np.ndarray, machine: np.ndarray, local: np.ndarray,
+                      recipients: int) -> tuple[int, int, int, int]:
+    """machine_opens, machine_clicks, unique_human_opens, unique_human_clicks of a window
+    (cache answers)."""
+    opens, clicks = kind == OPEN, kind == CLICK
+    is_machine = machine.astype(bool)
+    return (int(np.count_nonzero(opens & is_machine)),
+            int(np.count_nonzero(clicks & is_machine)),
+            distinct(local[opens & ~is_machine], recipients),
+            distinct(local[clicks & ~is_machine], recipients))
 
 
 def from_cache(columns: tuple[tuple[str, str], ...],

@@ -11,7 +11,10 @@ import numpy as np
 
 from api.cache import CampaignCache, HeldCampaign
 from api.cache.events import CLICK, KIND_SLOTS, OPEN, distinct, utc
+from api.formats import PipeResult
 from api.pipes.base import (
+    ENGAGEMENT_COLUMNS,
+    HUMAN_RATES,
     METRIC_COLUMNS,
     Param,
     Pipe,
@@ -19,14 +22,18 @@ from api.pipes.base import (
     add_rates,
     bound_range,
     date_params,
+    engagement_values,
     from_cache,
     rate_columns,
 )
 
 NAME = "campaign_stats"
 SQL_COLUMNS = (("campaign_id", "String"), *((m, "UInt64") for m in METRIC_COLUMNS),
-               ("campaign_start", "DateTime"), ("last_activity", "DateTime"))
-COLUMNS = (*SQL_COLUMNS[:-2], *rate_columns(), *SQL_COLUMNS[-2:])
+               ("campaign_start", "DateTime"), ("last_activity", "DateTime"),
+               *((m, "UInt64") for m in ENGAGEMENT_COLUMNS))
+_TIMES = len(METRIC_COLUMNS) + 1  # where campaign_start is
+COLUMNS = (*SQL_COLUMNS[:_TIMES], *rate_columns(), *SQL_COLUMNS[_TIMES:],
+           *rate_columns(HUMAN_RATES))
 PARAMS = (Param("campaign_id", "String", "One campaign (all campaigns when not given)"),
           *date_params())
 
@@ -35,14 +42,16 @@ def stats_row(held: HeldCampaign, start: int, end: int) -> tuple[tuple | None, i
     """The campaign's row over [start, end] (None when no event falls in it) and how many
     events were read."""
     entry = held.events
-    ts, kind, _, _, _, local = entry.window(start, end)
+    window = entry.window(start, end)
+    ts, kind, local = window.ts, window.kind, window.local
     if not len(ts):
         return None, 0
     counts = np.bincount(kind, minlength=KIND_SLOTS).tolist()
     recipients = len(entry.recipients)
     return (held.campaign_id, *counts[1:], distinct(local[kind == OPEN], recipients),
             distinct(local[kind == CLICK], recipients), utc(int(ts[0])),
-            utc(int(ts[-1]))), len(ts)
+            utc(int(ts[-1])),
+            *engagement_values(kind, window.machine, local, recipients)), len(ts)
 
 
 def one_from_cache(cache: CampaignCache, campaign_id: str, start: int,
@@ -67,7 +76,7 @@ def all_from_cache(cache: CampaignCache, start: int,
             if row:
                 rows.append(row)
     rows.sort(key=lambda row: row[0])
-    rows.sort(key=lambda row: row[-2], reverse=True)  # stable: campaign_id breaks ties
+    rows.sort(key=lambda row: row[_TIMES], reverse=True)  # stable: campaign_id breaks ties
     return rows, read
 
 
@@ -79,7 +88,11 @@ def plan(params: Mapping[str, str]) -> Plan:
         lambda cache: all_from_cache(cache, start, end)))
     return Plan("campaign_stats.sql" if partial else "campaign_stats_hours.sql",
                 {"campaign_id": campaign_id, **bound},
-                lambda result: add_rates(result, before="campaign_start"), cached)
+                _finish, cached)
+
+
+def _finish(result: PipeResult) -> PipeResult:
+    return add_rates(add_rates(result, before="campaign_start"), rates=HUMAN_RATES)
 
 
 PIPE = Pipe(

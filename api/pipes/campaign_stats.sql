@@ -16,12 +16,17 @@ SELECT
     uniqExactMerge(unique_opens) AS unique_opens,
     uniqExactMerge(unique_clicks) AS unique_clicks,
     CAST(min(first_event) AS DateTime('UTC')) AS campaign_start,
-    CAST(max(last_event) AS DateTime('UTC')) AS last_activity
+    CAST(max(last_event) AS DateTime('UTC')) AS last_activity,
+    sum(machine_opens) AS machine_opens,
+    sum(machine_clicks) AS machine_clicks,
+    uniqExactMerge(unique_human_opens) AS unique_human_opens,
+    uniqExactMerge(unique_human_clicks) AS unique_human_clicks
 FROM
 (
     SELECT
         campaign_id, sends, delivered, opens, clicks, bounces, complaints, unsubscribes,
-        unique_opens, unique_clicks, first_event, last_event
+        unique_opens, unique_clicks, first_event, last_event, machine_opens, machine_clicks,
+        unique_human_opens, unique_human_clicks
     FROM campaign_hourly
     WHERE hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}
       AND ({campaign_id:String} = '' OR campaign_id = {campaign_id:String})
@@ -40,7 +45,12 @@ FROM
         uniqExactStateIf(recipient_id, event_type = 'open') AS unique_opens,
         uniqExactStateIf(recipient_id, event_type = 'click') AS unique_clicks,
         min(timestamp) AS first_event,
-        max(timestamp) AS last_event
+        max(timestamp) AS last_event,
+        countIf(event_type = 'open' AND machine) AS machine_opens,
+        countIf(event_type = 'click' AND machine) AS machine_clicks,
+        uniqExactStateIf(recipient_id, event_type = 'open' AND NOT machine) AS unique_human_opens,
+        uniqExactStateIf(recipient_id, event_type = 'click' AND NOT machine)
+            AS unique_human_clicks
     FROM email_events
     WHERE timestamp >= {start_date:DateTime('UTC')} AND timestamp <= {end_date:DateTime('UTC')}
       AND NOT (timestamp >= {whole_from:DateTime('UTC')} AND timestamp < {whole_to:DateTime('UTC')})

@@ -11,7 +11,11 @@ SELECT
     uniqExactMerge(unique_opens) AS unique_opens,
     uniqExactMerge(unique_clicks) AS unique_clicks,
     CAST(min(first_event) AS DateTime('UTC')) AS campaign_start,
-    CAST(max(last_event) AS DateTime('UTC')) AS last_activity
+    CAST(max(last_event) AS DateTime('UTC')) AS last_activity,
+    sum(machine_opens) AS machine_opens,
+    sum(machine_clicks) AS machine_clicks,
+    uniqExactMerge(unique_human_opens) AS unique_human_opens,
+    uniqExactMerge(unique_human_clicks) AS unique_human_clicks
 FROM campaign_hourly
 WHERE hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}
   AND ({campaign_id:String} = '' OR campaign_id = {campaign_id:String})

@@ -13,6 +13,8 @@ from api.cache.events import CLICK, KIND_SLOTS, OPEN, bucket_starts, utc
 from api.formats import PipeResult
 from api.params import ParameterError
 from api.pipes.base import (
+    ENGAGEMENT_COLUMNS,
+    HUMAN_RATES,
     METRIC_COLUMNS,
     Param,
     Pipe,
@@ -27,8 +29,10 @@ from api.pipes.base import (
 NAME = "campaign_timeline"
 GRANULARITIES = ("hour", "day", "week", "month")
 MAX_BUCKETS = 50_000
-SQL_COLUMNS = (("bucket", "DateTime"), *((m, "UInt64") for m in METRIC_COLUMNS))
-COLUMNS = (*SQL_COLUMNS, *rate_columns())
+SQL_COLUMNS = (("bucket", "DateTime"), *((m, "UInt64") for m in METRIC_COLUMNS),
+               *((m, "UInt64") for m in ENGAGEMENT_COLUMNS))
+COLUMNS = (*SQL_COLUMNS[:len(METRIC_COLUMNS) + 1], *rate_columns(),
+           *SQL_COLUMNS[len(METRIC_COLUMNS) + 1:], *rate_columns(HUMAN_RATES))
 PARAMS = (Param("campaign_id", "String", "The campaign", required=True),
           Param("granularity", "String", "Bucket size (weeks start on Monday)",
                 choices=GRANULARITIES, default="hour"),
@@ -110,10 +114,10 @@ class _TimelineFill:
     def __call__(self, result: PipeResult) -> PipeResult:
         span = self._span(result)
         if span is None:
-            return add_rates(result)
+            return _rates(result)
         _check_buckets(bucket_count(*span, self.granularity), self.granularity)
         by_bucket = {row[0].replace(tzinfo=None): row for row in result.rows}
-        zeros = (0,) * len(METRIC_COLUMNS)
+        zeros = (0,) * (len(SQL_COLUMNS) - 1)
         rows = []
         bucket = bucket_start(span[0], self.granularity)
         last_bucket = bucket_start(span[1], self.granularity)
@@ -121,7 +125,7 @@ class _TimelineFill:
             rows.append(by_bucket.get(bucket, (bucket, *zeros)))
             bucket = next_bucket(bucket, self.granularity)
         result.rows = rows
-        return add_rates(result)
+        return _rates(result)
 
 
 def plan(params: Mapping[str, str]) -> Plan:
@@ -149,7 +153,8 @@ def timeline_from_cache(cache: CampaignCache, campaign_id: str, start: int, end:
         if held is None:
             return None
         entry = held.events
-        ts, kind, _, _, _, rid = entry.window(start, end)
+        window = entry.window(start, end)
+        ts, kind, rid, machine = window.ts, window.kind, window.local, window.machine
         if not len(ts):
             return [], 0
         buckets = bucket_starts(ts, granularity)
@@ -163,17 +168,25 @@ def timeline_from_cache(cache: CampaignCache, campaign_id: str, start: int, end:
         counts = counts.reshape(len(starts), width)
         uniques = []
         span = len(entry.recipients)
-        for code in (OPEN, CLICK):
-            mask = kind == code
+        is_machine = machine.astype(bool)
+        machine_counts = [np.bincount(index[(kind == code) & is_machine],
+                                      minlength=len(starts)) for code in (OPEN, CLICK)]
+        for mask in (kind == OPEN, kind == CLICK, (kind == OPEN) & ~is_machine,
+                     (kind == CLICK) & ~is_machine):
             pairs = index[mask] * span + rid[mask]
             if len(starts) * span <= 4_000_000:  # a presence table beats sorting
                 seen = np.bincount(pairs, minlength=len(starts) * span)
                 uniques.append(np.count_nonzero(seen.reshape(len(starts), span), axis=1))
             else:
                 uniques.append(np.bincount(np.unique(pairs) // span, minlength=len(starts)))
-    return [(utc(b), *c, o, k) for b, c, o, k in zip(
+    return [(utc(b), *c, o, k, mo, mc, ho, hc) for b, c, o, k, mo, mc, ho, hc in zip(
         starts.tolist(), counts[:, 1:].tolist(), uniques[0].tolist(), uniques[1].tolist(),
-        strict=True)], len(ts)
+        machine_counts[0].tolist(), machine_counts[1].tolist(), uniques[2].tolist(),
+        uniques[3].tolist(), strict=True)], len(ts)
+
+
+def _rates(result: PipeResult) -> PipeResult:
+    return add_rates(add_rates(result, before=ENGAGEMENT_COLUMNS[0]), rates=HUMAN_RATES)
 
 
 PIPE = Pipe(

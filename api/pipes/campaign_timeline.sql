@@ -12,7 +12,11 @@ SELECT
     sum(complaints) AS complaints,
     sum(unsubscribes) AS unsubscribes,
     uniqExactMerge(unique_opens) AS unique_opens,
-    uniqExactMerge(unique_clicks) AS unique_clicks
+    uniqExactMerge(unique_clicks) AS unique_clicks,
+    sum(machine_opens) AS machine_opens,
+    sum(machine_clicks) AS machine_clicks,
+    uniqExactMerge(unique_human_opens) AS unique_human_opens,
+    uniqExactMerge(unique_human_clicks) AS unique_human_clicks
 FROM
 (
     SELECT
@@ -21,7 +25,8 @@ FROM
                 {granularity:String} = 'week', toDateTime(toMonday(hour), 'UTC'),
                 toDateTime(toStartOfMonth(hour), 'UTC')) AS bucket,
         sends, delivered, opens, clicks, bounces, complaints, unsubscribes,
-        unique_opens, unique_clicks
+        unique_opens, unique_clicks, machine_opens, machine_clicks, unique_human_opens,
+        unique_human_clicks
     FROM campaign_hourly
     WHERE campaign_id = {campaign_id:String}
       AND hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}
@@ -41,7 +46,12 @@ FROM
         countIf(event_type = 'complaint') AS complaints,
         countIf(event_type = 'unsubscribe') AS unsubscribes,
         uniqExactStateIf(recipient_id, event_type = 'open') AS unique_opens,
-        uniqExactStateIf(recipient_id, event_type = 'click') AS unique_clicks
+        uniqExactStateIf(recipient_id, event_type = 'click') AS unique_clicks,
+        countIf(event_type = 'open' AND machine) AS machine_opens,
+        countIf(event_type = 'click' AND machine) AS machine_clicks,
+        uniqExactStateIf(recipient_id, event_type = 'open' AND NOT machine) AS unique_human_opens,
+        uniqExactStateIf(recipient_id, event_type = 'click' AND NOT machine)
+            AS unique_human_clicks
     FROM email_events
     WHERE campaign_id = {campaign_id:String}
       AND timestamp >= {start_date:DateTime('UTC')} AND timestamp <= {end_date:DateTime('UTC')}

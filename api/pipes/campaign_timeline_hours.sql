@@ -12,7 +12,11 @@ SELECT
     sum(complaints) AS complaints,
     sum(unsubscribes) AS unsubscribes,
     uniqExactMerge(unique_opens) AS unique_opens,
-    uniqExactMerge(unique_clicks) AS unique_clicks
+    uniqExactMerge(unique_clicks) AS unique_clicks,
+    sum(machine_opens) AS machine_opens,
+    sum(machine_clicks) AS machine_clicks,
+    uniqExactMerge(unique_human_opens) AS unique_human_opens,
+    uniqExactMerge(unique_human_clicks) AS unique_human_clicks
 FROM campaign_hourly
 WHERE campaign_id = {campaign_id:String}
   AND hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}

@@ -80,7 +80,7 @@ def recipients_from_cache(cache: CampaignCache, campaign_id: str, start: int, en
         if held is None:
             return None
         entry, strings = held.events, held.strings
-        ts, kinds, recipients, emails, links, local = entry.window(start, end)
+        ts, kinds, recipients, emails, links, _, local = entry.window(start, end)
         read = len(ts)
         keep = None
         for wanted, values, interner in (
