@@ -1,5 +1,6 @@
-"""Ingest-side benchmark: `campaigns emit` and the Events API, each beside a bare
-confluent-kafka producer loop measured in the same run.
+"""Ingest-side benchmark: `campaigns emit`, the Events API and the SendGrid webhook, each
+beside a bare confluent-kafka producer loop measured in the same run (the webhook also
+beside the Events API with the same events).
 
     .venv/bin/python bench/ingest_bench.py [--events 300000] [--clients 4]
 
@@ -10,6 +11,8 @@ Needs the local broker (`make kafka-up`). Starts its own `campaigns api` process
 from __future__ import annotations
 
 import argparse
+import base64
+import calendar
 import os
 import subprocess
 import sys
@@ -22,6 +25,8 @@ from pathlib import Path
 import httpx
 import orjson
 from confluent_kafka import Producer
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -90,10 +95,75 @@ def events_api(lines: list[bytes], base: str, token: str, wait: bool, clients: i
     return len(lines) / elapsed
 
 
-def start_api(topic: str, data_dir: str, port: int, token: str) -> subprocess.Popen:
+SENDGRID_TYPES = {"send": "processed", "delivered": "delivered", "open": "open",
+                  "click": "click", "bounce": "bounce", "complaint": "spamreport",
+                  "unsubscribe": "unsubscribe"}
+
+
+def as_sendgrid(lines: list[bytes]) -> list[dict]:
+    """The same events as SendGrid would post them (one array element each)."""
+    events = []
+    for line in lines:
+        record = orjson.loads(line)
+        kind = SENDGRID_TYPES.get(str(record["event_type"]).lower(), "processed")
+        stamp = calendar.timegm(time.strptime(record["timestamp"], "%Y-%m-%d %H:%M:%S"))
+        event = {"email": record.get("recipient_email") or "x@example.com", "timestamp": stamp,
+                 "event": kind, "sg_event_id": record["event_id"],
+                 "sg_message_id": record.get("email_id", ""),
+                 "campaign_id": record["campaign_id"], "recipient_id": record["recipient_id"]}
+        if kind == "click":
+            event["url"] = record.get("link_url", "")
+        if kind == "bounce":
+            event["type"] = "bounce"
+        events.append(event)
+    return events
+
+
+def sendgrid_webhook(events: list[dict], base: str, key: ec.EllipticCurvePrivateKey,
+                     clients: int) -> float:
+    """Signed 1,000-event arrays, as SendGrid posts them (signing happens before the clock
+    starts: the provider signs, not us)."""
+    posts = []
+    for i in range(0, len(events), 1000):
+        body = orjson.dumps(events[i:i + 1000])
+        stamp = str(int(time.time()))
+        signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        posts.append((body, {"X-Twilio-Email-Event-Webhook-Signature":
+                             base64.b64encode(signature).decode(),
+                             "X-Twilio-Email-Event-Webhook-Timestamp": stamp}))
+    cursor = iter(range(len(posts)))
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def worker() -> None:
+        with httpx.Client(timeout=60) as client:
+            while True:
+                with lock:
+                    index = next(cursor, None)
+                if index is None:
+                    return
+                body, headers = posts[index]
+                response = client.post(f"{base}/v0/webhooks/sendgrid", content=body,
+                                       headers=headers)
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    assert not failures, failures[:3]
+    return len(events) / elapsed
+
+
+def start_api(topic: str, data_dir: str, port: int, token: str,
+              extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "KAFKA_TOPIC": topic, "CAMPAIGNS_DATA_DIR": data_dir,
            "CAMPAIGNS_API_PORT": str(port), "CAMPAIGNS_ADMIN_TOKEN": token,
-           "CAMPAIGNS_RATE_LIMIT_RPS": "100000"}
+           "CAMPAIGNS_RATE_LIMIT_RPS": "100000", **(extra_env or {})}
     env.pop("CLICKHOUSE_URL", None)
     campaigns = Path(sys.executable).parent / "campaigns"
     proc = subprocess.Popen([str(campaigns), "api"], env=env, stdout=subprocess.DEVNULL,
@@ -126,8 +196,13 @@ def main() -> int:
     results["campaigns emit (ingest.emit)"] = emit_path(lines, topic)
 
     token = "bench-token"
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    sendgrid_events = as_sendgrid(lines)
     with tempfile.TemporaryDirectory() as data_dir:
-        proc = start_api(topic, data_dir, args.port, token)
+        proc = start_api(topic, data_dir, args.port, token,
+                         {"CAMPAIGNS_SENDGRID_VERIFICATION_KEY": public})
         try:
             base = f"http://127.0.0.1:{args.port}"
             events_api(lines[:20_000], base, token, False, args.clients)  # warm-up
@@ -135,12 +210,18 @@ def main() -> int:
                 lines, base, token, False, args.clients)
             results["Events API, 1,000-event NDJSON, wait=true"] = events_api(
                 lines, base, token, True, args.clients)
+            sendgrid_webhook(sendgrid_events[:20_000], base, key, args.clients)  # warm-up
+            results["SendGrid webhook, signed 1,000-event arrays (waits for Kafka)"] = \
+                sendgrid_webhook(sendgrid_events, base, key, args.clients)
         finally:
             proc.terminate()
             proc.wait(30)
 
     baseline = results["bare confluent-kafka producer loop"]
-    print(f"\n{args.events:,} events, {args.clients} HTTP clients\n")
+    webhook = results["SendGrid webhook, signed 1,000-event arrays (waits for Kafka)"]
+    print(f"\n{args.events:,} events, {args.clients} HTTP clients; SendGrid webhook vs Events "
+          f"API (wait=true): {webhook / results['Events API, 1,000-event NDJSON, wait=true']:.2f}x")
+    print()
     print("| path | events/s | vs bare keyed producer |")
     print("|---|---:|---:|")
     for name, rate in results.items():
