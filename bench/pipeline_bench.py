@@ -78,7 +78,7 @@ def bare_loop(topic: str, total: int, batch_rows: int) -> float:
                         hours[ts[:13]] = hour
                     record["timestamp"] = hour + int(ts[14:16]) * 60 + int(ts[17:19])
                     for column, name in zip(columns, RAW_COLUMNS, strict=True):
-                        column.append(record[name])
+                        column.append(record.get(name, False if name == "machine" else ""))
             client.insert("email_events", columns, column_names=RAW_COLUMNS,
                           column_oriented=True,
                           settings={**INSERT_SETTINGS,
