@@ -220,3 +220,81 @@ def recipient_activity(events: list[dict], campaign_id: str | None = None,
     for row in rows:
         del row["_sort"]
     return rows
+
+
+def _field(event: dict, name: str) -> str:
+    value = event.get(name)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _in_range(event: dict, start: int | None, end: int | None) -> bool:
+    return (start is None or event["epoch"] >= start) and (end is None or event["epoch"] <= end)
+
+
+def _text(epoch: int) -> str:
+    return datetime.utcfromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def campaign_links(events: list[dict], campaign_id: str, start: int | None = None,
+                   end: int | None = None) -> list[dict]:
+    """Per link of the campaign's clicks (links only), most clicked first, then link."""
+    per_link: dict[str, list[dict]] = defaultdict(list)
+    for event in events:
+        if event["campaign_id"] == campaign_id and event["event_type"] == "click" \
+                and _field(event, "link_url") and _in_range(event, start, end):
+            per_link[_field(event, "link_url")].append(event)
+    rows = []
+    for link, clicks in per_link.items():
+        humans = [e for e in clicks if not e["machine"]]
+        rows.append({
+            "link_url": link,
+            "clicks": len(clicks),
+            "unique_clicks": len({e["recipient_id"] for e in clicks}),
+            "human_clicks": len(humans),
+            "unique_human_clicks": len({e["recipient_id"] for e in humans}),
+            "first_click": _text(min(e["epoch"] for e in clicks)),
+            "last_click": _text(max(e["epoch"] for e in clicks)),
+        })
+    rows.sort(key=lambda row: (-row["clicks"], row["link_url"]))
+    return rows
+
+
+def email_domain(email: str) -> str:
+    """After the last '@', A-Z lower-cased (and nothing else); '' without an '@'."""
+    if "@" not in email:
+        return ""
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in email.split("@")[-1])
+
+
+def campaign_domains(events: list[dict], campaign_id: str, start: int | None = None,
+                     end: int | None = None) -> list[dict]:
+    """Per recipient domain of the campaign's events, most sends first, then domain."""
+    per_domain: dict[str, list[dict]] = defaultdict(list)
+    for event in events:
+        if event["campaign_id"] == campaign_id and _in_range(event, start, end):
+            per_domain[email_domain(_field(event, "recipient_email"))].append(event)
+    rows = []
+    for domain, group in per_domain.items():
+        counts = {name: 0 for name in COUNTS.values()}
+        for event in group:
+            counts[COUNTS[event["event_type"]]] += 1
+        unique_opens = len({e["recipient_id"] for e in group if e["event_type"] == "open"})
+        rows.append({
+            "domain": domain,
+            "sends": counts["sends"],
+            "delivered": counts["delivered"],
+            "bounces": counts["bounces"],
+            "complaints": counts["complaints"],
+            "opens": counts["opens"],
+            "unique_opens": unique_opens,
+            "clicks": counts["clicks"],
+            "unique_clicks": len({e["recipient_id"] for e in group
+                                  if e["event_type"] == "click"}),
+            "bounce_rate": _rate(counts["bounces"], counts["sends"]),
+            "complaint_rate": _rate(counts["complaints"], counts["delivered"]),
+            "unique_open_rate": _rate(unique_opens, counts["delivered"]),
+        })
+    rows.sort(key=lambda row: (-row["sends"], row["domain"]))
+    return rows

@@ -19,7 +19,9 @@ BINDINGS = {"campaign_id": "camp_1", "recipient_id": "", "recipient_email": "",
             "whole_from": "2025-05-01 01:00:00", "whole_to": "2025-05-01 23:00:00"}
 QUERIES = {"campaign_stats": {"campaign_id": "camp_1"},
            "campaign_timeline": {"campaign_id": "camp_1"},
-           "recipient_activity": {"campaign_id": "camp_1", "limit": "5"}}
+           "recipient_activity": {"campaign_id": "camp_1", "limit": "5"},
+           "campaign_links": {"campaign_id": "camp_1", "limit": "5"},
+           "campaign_domains": {"campaign_id": "camp_1", "limit": "5"}}
 
 
 @pytest.mark.parametrize("name", sorted(PIPES))

@@ -3,12 +3,19 @@ columns and serving-cache answer). Add a pipe: write its module and SQL, list it
 
 from __future__ import annotations
 
-from api.pipes import campaign_stats, campaign_timeline, recipient_activity
+from api.pipes import (
+    campaign_domains,
+    campaign_links,
+    campaign_stats,
+    campaign_timeline,
+    recipient_activity,
+)
 from api.pipes.base import Param, Pipe, Plan
 
 PIPES: dict[str, Pipe] = {
     module.PIPE.name: module.PIPE
-    for module in (campaign_stats, campaign_timeline, recipient_activity)
+    for module in (campaign_stats, campaign_timeline, recipient_activity, campaign_links,
+                   campaign_domains)
 }
 
 __all__ = ["PIPES", "Param", "Pipe", "Plan"]

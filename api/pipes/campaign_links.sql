@@ -1,0 +1,23 @@
+-- campaign_links: one campaign's clicks per link over [start_date, end_date], from raw
+-- rows. (campaign_id, event_type, timestamp) is the sorting key, so the rows read are one
+-- index range: this campaign's clicks within the dates. Exact for any second-precision
+-- range; no rollup, so ingestion pays nothing for it. Clicks without a link are left out.
+-- Most clicked first, then link_url; _total (links before the page) is dropped by
+-- api/pipes/campaign_links.py into rows_before_limit_at_least.
+SELECT
+    link_url,
+    count() AS clicks,
+    uniqExact(recipient_id) AS unique_clicks,
+    countIf(NOT machine) AS human_clicks,
+    uniqExactIf(recipient_id, NOT machine) AS unique_human_clicks,
+    min(timestamp) AS first_click,
+    max(timestamp) AS last_click,
+    count() OVER () AS _total
+FROM email_events
+WHERE campaign_id = {campaign_id:String}
+  AND event_type = 'click'
+  AND timestamp >= {start_date:DateTime('UTC')} AND timestamp <= {end_date:DateTime('UTC')}
+  AND link_url != ''
+GROUP BY link_url
+ORDER BY clicks DESC, link_url
+LIMIT {limit:UInt32} OFFSET {offset:UInt32}
