@@ -1,5 +1,5 @@
 """GET /openapi.json: every endpoint, parameter, status, header and body as the server
-really answers them (tests/test_openapi_conformance.py fuzzes a live server against it).
+really answers them (tests/api/test_openapi_conformance.py fuzzes a live server against it).
 
 Parameters of the pipes come from the pipe definitions; their schemas say what the
 server accepts: a value the schema allows may still be a 400 where one schema cannot

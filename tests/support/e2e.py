@@ -1,0 +1,51 @@
+"""Shared steps of the end-to-end suites: producing plainly to the broker, waiting for the
+worker, comparing campaign_stats of a running server with the oracle."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import Producer
+
+from tests.support.oracle import campaign_stats, clean_events
+from tests.support.serve import ServeProcess
+
+
+def produce_plain(bootstrap: str, topic: str, lines: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for line in lines:
+        producer.produce(topic, value=line)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def processed(count: int):  # noqa: ANN201 - a /health predicate for ServeProcess.wait_for
+    """Every record up to `count` consumed: stored, quarantined or dropped as a duplicate."""
+    return lambda h: (h["worker"]["inserted"] + h["worker"]["quarantined"]
+                      + h["worker"]["duplicates_dropped"]) >= count
+
+
+def assert_matches_oracle(serve: ServeProcess, lines: list[bytes], **params: str) -> None:
+    events, _ = clean_events(lines)
+    from tests.support.oracle import to_epoch
+
+    expected = campaign_stats(
+        events,
+        start=to_epoch(params["start_date"]) if "start_date" in params else None,
+        end=to_epoch(params["end_date"]) if "end_date" in params else None,
+        campaign_id=params.get("campaign_id"),
+    )
+    response = serve.get("/v0/pipes/campaign_stats.json", **params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    got = {row["campaign_id"]: row for row in body["data"]}
+    assert set(got) == set(expected)
+    for cid, want in expected.items():
+        row = got[cid]
+        for name, value in want.items():
+            if name.endswith("_rate") and value is not None:
+                assert row[name] == pytest.approx(value, abs=0.0100001), (cid, name)
+            else:
+                assert row[name] == value, (cid, name, row[name], value)
+    starts = [row["campaign_start"] for row in body["data"]]
+    assert starts == sorted(starts, reverse=True)
+    assert body["rows"] == len(body["data"])
