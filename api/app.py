@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from api.auth import TokenStore, authorize
 from api.cache import CampaignCache
+from api.dashboard import ROUTES as DASHBOARD_ROUTES
 from api.errors import ApiError
 from api.formats import RENDERERS, PipeResult
 from api.metrics import Metrics, MetricsMiddleware
@@ -291,6 +292,7 @@ def create_app(state: ApiState, metrics: Metrics | None = None) -> Starlette:
             Route("/health", health_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+            *DASHBOARD_ROUTES,
         ],
     )
     app.router.redirect_slashes = False  # a redirect would echo the Host header

@@ -47,9 +47,18 @@ done
 RECIPIENT=$(curl -fs "$BASE/v0/pipes/recipient_activity.json?campaign_id=camp_1&limit=1&token=$TOKEN" \
   | $BIN/python -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["recipient_id"])')
 
+# The dashboard, one click away: the token rides in the URL fragment, which the browser
+# never sends; the page moves it to sessionStorage and out of the address bar at once.
+FRAGMENT_TOKEN=$($BIN/python -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TOKEN")
+
 cat <<MSG
 
 Ready. campaigns serve is running (pid $(cat "$PIDFILE"), log $LOG); \`make stop\` stops it.
+
+Dashboard (open it; the token is in the #fragment, never sent to the server in a URL):
+
+  $BASE/dashboard#token=$FRAGMENT_TOKEN
+
 Admin token (the README's examples use \$TOKEN; paste this line first):
 
   export TOKEN=$TOKEN

@@ -3,6 +3,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+# The dashboard's browser tests drive Debian's chromium (tests/test_dashboard_browser.py);
+# they fail, not skip, without it. Installed once, only when missing.
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "[setup] installing Debian's chromium package for the browser tests"
+  SUDO=""; [[ $(id -u) == 0 ]] || SUDO="sudo"
+  { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "WARNING: could not install chromium (apt-get install -y chromium); the browser tests will fail"
+fi
 STARTED=0
 if ! $BIN/python -m deploy.kafka status >/dev/null 2>&1; then
   $BIN/python -m deploy.kafka up || { echo "FATAL: the Kafka broker could not start"; exit 1; }
