@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run stop test lint kafka-up kafka-down bench clean
+.PHONY: help setup run stop test test-docker lint kafka-up kafka-down bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ stop: ## stop what `make run` started
 
 test: setup ## run the whole test suite against a real broker and chDB
 	bash deploy/test.sh
+
+test-docker: $(STAMP) ## server mode on real containers (needs a Docker daemon; not in `make test`)
+	$(BIN)/python -m pytest tests/docker
 
 lint: setup ## ruff
 	$(BIN)/ruff check .

@@ -62,7 +62,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from rollup.clickhouse import connect
     from rollup.migrate import migrate
 
-    applied = migrate(connect(settings.effective_clickhouse_url))
+    applied = migrate(connect(settings.effective_clickhouse_url), settings.clickhouse_cluster)
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
     return 0
 

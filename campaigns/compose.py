@@ -47,7 +47,7 @@ def prepare(settings: Settings) -> tuple[str, bool]:
     from confluent_kafka import KafkaException
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    applied = migrate(connect(settings.effective_clickhouse_url))
+    applied = migrate(connect(settings.effective_clickhouse_url), settings.clickhouse_cluster)
     if applied:
         log.info("schema migrations applied: %s", ", ".join(applied))
     try:

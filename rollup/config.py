@@ -63,6 +63,7 @@ class Settings:
     header_timeout_seconds: float = 10.0  # a request head must arrive within this
     body_timeout_seconds: float = 60.0  # a request body must arrive within this
     cors_origins: tuple[str, ...] = ("*",)  # origins allowed to read the pipes from a browser
+    clickhouse_cluster: str | None = None  # migrations render ON CLUSTER (docs/scaling.md)
 
     @property
     def effective_clickhouse_url(self) -> str:
@@ -97,4 +98,5 @@ class Settings:
             header_timeout_seconds=_env_float("CAMPAIGNS_HEADER_TIMEOUT_SECONDS", 10.0),
             body_timeout_seconds=_env_float("CAMPAIGNS_BODY_TIMEOUT_SECONDS", 60.0),
             cors_origins=_env_list("CAMPAIGNS_CORS_ORIGINS", ("*",)),
+            clickhouse_cluster=env.get("CAMPAIGNS_CLICKHOUSE_CLUSTER") or None,
         )
