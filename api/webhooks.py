@@ -39,6 +39,7 @@ from ingest.webhooks import (
     WebhookSettings,
     confirm_subscription,
 )
+from ingest.webhooks.rows import KeyedResult
 
 APPEND_SCOPE = "DATASOURCES:APPEND:email_events"
 
@@ -87,7 +88,7 @@ async def receive_webhook(request: Request, receivers: WebhookReceivers, tokens:
                               received_at=time.time())
     stats = receivers.stats
 
-    def check_and_map() -> tuple[WebhookResult, int]:
+    def check_and_map() -> tuple[WebhookResult, list[tuple[bytes, bytes | None]], int]:
         if encoding in GZIP_ENCODINGS:  # only Firehose compresses; it signs nothing
             plain = gunzip(body, max_bytes * DECOMPRESSED_FACTOR)
             checked = WebhookRequest(received.headers, received.query, plain,
@@ -97,11 +98,27 @@ async def receive_webhook(request: Request, receivers: WebhookReceivers, tokens:
         provider.authenticate(checked, receivers.settings, token_ok)
         mapped = provider.parse(checked, receivers.settings)
         now = int(received.received_at)
-        valid = sum(isinstance(validate_message(row, now), Event) for row in mapped.rows)
-        return mapped, valid
+        # (value, key) per row, as the Events API keys them: a valid row's key is its
+        # validated campaign_id (no second parse); an invalid row may still have one. Rows
+        # the mapper already found valid (KeyedResult) come with their key.
+        known = mapped.keys if isinstance(mapped, KeyedResult) else [None] * len(mapped.rows)
+        keyed: list[tuple[bytes, bytes | None]] = []
+        valid = 0
+        for row, key in zip(mapped.rows, known, strict=True):
+            if key is not None:
+                valid += 1
+                keyed.append((row, key))
+                continue
+            event = validate_message(row, now)
+            if isinstance(event, Event):
+                valid += 1
+                keyed.append((row, event.campaign_id.encode()))
+            else:
+                keyed.append((row, campaign_key(row)))
+        return mapped, keyed, valid
 
     try:
-        result, valid = await offload(check_and_map)
+        result, rows, valid = await offload(check_and_map)
         if result.confirm_url is not None:
             url = result.confirm_url
             await offload(lambda: confirm_subscription(url))
@@ -109,7 +126,6 @@ async def receive_webhook(request: Request, receivers: WebhookReceivers, tokens:
         stats.refused[name] += 1
         answer = provider.error_body(received, exc) or {"error": exc.message}
         return JSONResponse(answer, exc.status)
-    rows = [(row, campaign_key(row)) for row in result.rows]
     try:
         await produce_rows(producer(), rows, int(received.received_at * 1000),
                            f"webhook:{name}:{uuid.uuid4().hex}", offload, wait=True)

@@ -10,18 +10,73 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from ingest.contract import MAX_LENGTH
-from ingest.webhooks.base import WebhookError
+from ingest.contract import (
+    MAX_FUTURE_SECONDS,
+    MAX_LENGTH,
+    MAX_MESSAGE_BYTES,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
+)
+from ingest.webhooks.base import WebhookError, WebhookResult
 
 UTF8_BOM = b"\xef\xbb\xbf"
 METADATA_TEXT_LIMIT = 1000  # per metadata string value (bounce diagnostics can be long)
 MAX_EVENT_ID = MAX_LENGTH["event_id"]
+MAX_LINK_URL = MAX_LENGTH["link_url"]
+MAX_USER_AGENT = MAX_LENGTH["user_agent"]
 _SAFE_INT = 2**53
+
+
+@dataclass
+class KeyedResult(WebhookResult):
+    """A result whose mapper also checked each row against the event contract, as
+    ingest.contract.validate_message would (the receiver then skips that second parse):
+    keys[i] is rows[i]'s Kafka key (its campaign_id) when the row is certainly valid, and
+    None when the mapper cannot tell, which the receiver validates as usual.
+
+    A mapper certifies only rows whose every field it built within the contract's rules
+    (see `latest_timestamp` and `certain_key`)."""
+
+    keys: list[bytes | None] = field(default_factory=list)
+
+
+def latest_timestamp(received_at: float) -> int:
+    """The latest valid event time (epoch seconds) for a delivery received at
+    `received_at`: the receiver validates against int(received_at), like the contract."""
+    return min(MAX_TIMESTAMP, int(received_at) + MAX_FUTURE_SECONDS)
+
+
+EARLIEST_TIMESTAMP = MIN_TIMESTAMP
+_MAX_CAMPAIGN_ID, _MAX_RECIPIENT_ID, _MAX_EMAIL_ID, _MAX_RECIPIENT_EMAIL, _MAX_METADATA = (
+    MAX_LENGTH["campaign_id"], MAX_LENGTH["recipient_id"], MAX_LENGTH["email_id"],
+    MAX_LENGTH["recipient_email"], MAX_LENGTH["metadata"])
+
+
+def certain_key(payload: bytes, campaign_id: str | None, recipient_id: str, email_id: str,
+                recipient_email: str, metadata: str) -> bytes | None:
+    """The Kafka key of a row that certainly passes the event contract, else None.
+
+    For the caller to establish first: event_id (non-blank, within its limit: provider_id
+    and derived_id make it so), event_type (a canonical type), timestamp (epoch seconds
+    in [EARLIEST_TIMESTAMP, latest_timestamp], written by epoch_text), link_url and
+    user_agent (cut to their limits), machine (absent or true), and that `payload` is the
+    row as orjson wrote it with these values. Checked here: campaign_id and recipient_id
+    present and not blank, every length limit, and no NUL anywhere (orjson writes NUL only
+    as \\u0000, so one search covers every field; an escaped one in metadata only costs a
+    validation)."""
+    if (campaign_id and len(campaign_id) <= _MAX_CAMPAIGN_ID and campaign_id.strip()
+            and recipient_id and len(recipient_id) <= _MAX_RECIPIENT_ID
+            and recipient_id.strip() and len(email_id) <= _MAX_EMAIL_ID
+            and len(recipient_email) <= _MAX_RECIPIENT_EMAIL and len(metadata) <= _MAX_METADATA
+            and len(payload) <= MAX_MESSAGE_BYTES and b"\\u0000" not in payload):
+        return campaign_id.encode()
+    return None
 
 
 def load_json(body: bytes, provider: str) -> Any:
@@ -83,6 +138,33 @@ def clip(value: str, limit: int = METADATA_TEXT_LIMIT) -> str:
     return value if len(value) <= limit else value[:limit]
 
 
+EPOCH_MIN, EPOCH_MAX = 0, 4_354_819_199  # 1970-01-01 .. 2107-12-31
+_day_text: dict[int, str] = {}
+_minute_text: dict[int, str] = {}
+_SECOND_TEXT = tuple(f"{second:02d}" for second in range(60))
+
+
+def epoch_text(seconds: int) -> str:
+    """"YYYY-MM-DD HH:MM:SS" UTC of epoch seconds, with each minute's and day's text
+    cached (a 1,000-event delivery spans a few days: strftime per event cost more than the
+    rest of the mapping)."""
+    minute, second = divmod(seconds, 60)
+    prefix = _minute_text.get(minute)
+    if prefix is None:
+        day, rest = divmod(minute, 1440)
+        date = _day_text.get(day)
+        if date is None:
+            if len(_day_text) > 100_000:
+                _day_text.clear()
+            date = _day_text[day] = datetime.fromtimestamp(day * 86400, tz=UTC).strftime(
+                "%Y-%m-%d ")
+        if len(_minute_text) > 100_000:
+            _minute_text.clear()
+        hours, minutes = divmod(rest, 60)
+        prefix = _minute_text[minute] = f"{date}{hours:02d}:{minutes:02d}:"
+    return prefix + _SECOND_TEXT[second]
+
+
 def utc_text(value: object) -> str | None:
     """The event time as "YYYY-MM-DD HH:MM:SS" UTC from epoch seconds (int or float,
     floored) or an ISO-8601 string; None when absent or unreadable."""
@@ -92,7 +174,10 @@ def utc_text(value: object) -> str | None:
         if isinstance(value, int | float):
             if not math.isfinite(value):
                 return None
-            moment = datetime.fromtimestamp(math.floor(value), tz=UTC)
+            seconds = math.floor(value)
+            if EPOCH_MIN <= seconds <= EPOCH_MAX:
+                return epoch_text(seconds)
+            moment = datetime.fromtimestamp(seconds, tz=UTC)
         elif isinstance(value, str) and 10 <= len(value) <= 64:
             parsed = datetime.fromisoformat(value.strip())
             if parsed.tzinfo is None:
@@ -152,6 +237,21 @@ def derived_id(provider: str, message_id: str, kind: str, *parts: object) -> str
     return provider_id(provider, f"{head}:{kind}:{digest(message_id, kind, *parts)}")
 
 
+def clean_int(value: int) -> int | str:
+    """A metadata integer: as text beyond 2**53 (JSON readers lose precision there)."""
+    return value if abs(value) < _SAFE_INT else str(value)
+
+
+def clean_list(value: list[Any]) -> list[Any]:
+    """A metadata list (tags, categories): its first 20 items that are strings (clipped)
+    or integers (as `clean_int`); may be empty."""
+    value = [clip(item) if isinstance(item, str) else item
+             for item in value[:20] if isinstance(item, str | int)
+             and not isinstance(item, bool)]
+    return [item if not isinstance(item, int) or abs(item) < _SAFE_INT else str(item)
+            for item in value]
+
+
 def _clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in metadata.items():
@@ -162,15 +262,11 @@ def _clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, bool):
             pass
         elif isinstance(value, int):
-            value = value if abs(value) < _SAFE_INT else str(value)
+            value = clean_int(value)
         elif isinstance(value, float):
             value = value if math.isfinite(value) else str(value)
         elif isinstance(value, list):
-            value = [clip(item) if isinstance(item, str) else item
-                     for item in value[:20] if isinstance(item, str | int)
-                     and not isinstance(item, bool)]
-            value = [item if not isinstance(item, int) or abs(item) < _SAFE_INT else str(item)
-                     for item in value]
+            value = clean_list(value)
             if not value:
                 continue
         else:
