@@ -201,3 +201,27 @@ def from_cache(columns: tuple[tuple[str, str], ...],
                           events_read, events_read * 9)
 
     return cached
+
+
+def strip_total(result: PipeResult) -> PipeResult:
+    """Move the `_total` column into rows_before_limit_at_least."""
+    at = result.names.index("_total")
+    result.rows_before_limit = result.rows[0][at] if result.rows else 0
+    result.rows = [row[:at] + row[at + 1:] for row in result.rows]
+    del result.names[at]
+    del result.types[at]
+    return result
+
+
+def page_order(counts: np.ndarray, names: list[str], offset: int,
+               limit: int) -> list[int]:
+    """Indices of the page's groups: greatest count first, then name ascending (as the
+    SQL orders); only the groups that can reach the page are sorted."""
+    wanted = offset + limit
+    if wanted < len(counts):
+        cutoff = np.partition(-counts, wanted - 1)[wanted - 1]
+        candidates = np.flatnonzero(-counts <= cutoff).tolist()
+    else:
+        candidates = range(len(counts))
+    keyed = sorted((-int(counts[i]), names[i], i) for i in candidates)
+    return [i for _, _, i in keyed[offset:offset + limit]]

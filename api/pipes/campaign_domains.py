@@ -31,11 +31,12 @@ from api.pipes.base import (
     add_rates,
     date_params,
     from_cache,
+    page_order,
     page_params,
     rate_columns,
     sql_datetime,
+    strip_total,
 )
-from api.pipes.campaign_links import page_order, strip_total
 
 NAME = "campaign_domains"
 COUNTS = (("sends", "send"), ("delivered", "delivered"), ("bounces", "bounce"),

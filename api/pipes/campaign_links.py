@@ -15,9 +15,18 @@ import numpy as np
 
 from api.cache import CampaignCache
 from api.cache.events import CLICK, texts
-from api.formats import PipeResult
 from api.params import date_range
-from api.pipes.base import Param, Pipe, Plan, date_params, from_cache, page_params, sql_datetime
+from api.pipes.base import (
+    Param,
+    Pipe,
+    Plan,
+    date_params,
+    from_cache,
+    page_order,
+    page_params,
+    sql_datetime,
+    strip_total,
+)
 
 NAME = "campaign_links"
 COLUMNS = (("link_url", "String"), ("clicks", "UInt64"), ("unique_clicks", "UInt64"),
@@ -27,16 +36,6 @@ SQL_COLUMNS = (*COLUMNS, ("_total", "UInt64"))  # the links before the page, the
 LIMIT, OFFSET = page_params()
 PARAMS = (Param("campaign_id", "String", "The campaign", required=True),
           *date_params(), LIMIT, OFFSET)
-
-
-def strip_total(result: PipeResult) -> PipeResult:
-    """Move the `_total` column into rows_before_limit_at_least."""
-    at = result.names.index("_total")
-    result.rows_before_limit = result.rows[0][at] if result.rows else 0
-    result.rows = [row[:at] + row[at + 1:] for row in result.rows]
-    del result.names[at]
-    del result.types[at]
-    return result
 
 
 def plan(params: Mapping[str, str]) -> Plan:
@@ -49,20 +48,6 @@ def plan(params: Mapping[str, str]) -> Plan:
         "campaign_id": campaign_id, "start_date": sql_datetime(start),
         "end_date": sql_datetime(end), "limit": limit, "offset": offset,
     }, strip_total, cached)
-
-
-def page_order(counts: np.ndarray, names: list[str], offset: int,
-               limit: int) -> list[int]:
-    """Indices of the page's groups: greatest count first, then name ascending (as the
-    SQL orders); only the groups that can reach the page are sorted."""
-    wanted = offset + limit
-    if wanted < len(counts):
-        cutoff = np.partition(-counts, wanted - 1)[wanted - 1]
-        candidates = np.flatnonzero(-counts <= cutoff).tolist()
-    else:
-        candidates = range(len(counts))
-    keyed = sorted((-int(counts[i]), names[i], i) for i in candidates)
-    return [i for _, _, i in keyed[offset:offset + limit]]
 
 
 def links_from_cache(cache: CampaignCache, campaign_id: str, start: int, end: int,

@@ -11,9 +11,17 @@ import numpy as np
 
 from api.cache import CampaignCache
 from api.cache.events import CLICK, KIND_BY_RANK, KIND_SLOTS, KINDS, NAME_RANK, texts
-from api.formats import PipeResult
 from api.params import MAX_EPOCH, MIN_EPOCH, ParameterError, date_range
-from api.pipes.base import Param, Pipe, Plan, date_params, from_cache, page_params, sql_datetime
+from api.pipes.base import (
+    Param,
+    Pipe,
+    Plan,
+    date_params,
+    from_cache,
+    page_params,
+    sql_datetime,
+    strip_total,
+)
 from ingest.contract import COUNT_COLUMNS, EVENT_TYPE_ALIASES, EVENT_TYPES
 
 NAME = "recipient_activity"
@@ -29,15 +37,6 @@ PARAMS = (Param("recipient_id", "String", f"One recipient ({KEYS})"),
           Param("campaign_id", "String", f"One campaign ({KEYS})"),
           Param("event_type", "String", "Only events of this type (aliases accepted)"),
           *date_params(), LIMIT, OFFSET)
-
-
-def _strip_total(result: PipeResult) -> PipeResult:
-    total_index = result.names.index("_total")
-    result.rows_before_limit = result.rows[0][total_index] if result.rows else 0
-    result.rows = [row[:total_index] + row[total_index + 1:] for row in result.rows]
-    del result.names[total_index]
-    del result.types[total_index]
-    return result
 
 
 def plan(params: Mapping[str, str]) -> Plan:
@@ -65,10 +64,10 @@ def plan(params: Mapping[str, str]) -> Plan:
         return Plan("recipient_activity_raw.sql", {
             **common, "recipient_email": recipient_email, "event_type": event_type,
             "start_date": sql_datetime(start), "end_date": sql_datetime(end),
-        }, _strip_total, cached)
+        }, strip_total, cached)
     sql = "recipient_activity_by_recipient.sql" if recipient_id else \
         "recipient_activity_by_campaign.sql"
-    return Plan(sql, common, _strip_total, cached)
+    return Plan(sql, common, strip_total, cached)
 
 
 def recipients_from_cache(cache: CampaignCache, campaign_id: str, start: int, end: int,
