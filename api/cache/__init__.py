@@ -10,7 +10,7 @@ for recipient_id, recipient_email and link_url (interned strings, shared by ever
 campaign: unique counts compare the strings themselves), sorted by time: any
 second-precision range is two binary searches and a few vectorized counts. Each event
 also carries its recipient's dense number within the campaign, so per-recipient answers
-are bincounts. 21 bytes per event, plus the interned strings.
+are bincounts. 22 bytes per event (with the machine flag), plus the interned strings.
 
 Exactness rests on three rules:
 * it mirrors the raw table: loads read `email_events`, and the worker appends exactly

@@ -29,7 +29,7 @@ log = logging.getLogger("campaigns.cache")
 
 
 WARM_UP = "\x00warm-up"  # a request for the newest campaigns, not a campaign id
-BYTES_PER_EVENT = 24  # estimate for warm-up: 21 bytes + a share of the interned strings
+BYTES_PER_EVENT = 25  # estimate for warm-up: 22 bytes + a share of the interned strings
 APPEND_GROUP = 32  # campaigns appended per hold of the lock
 MISS_LOAD_CAMPAIGNS = 16  # campaigns per background load of misses (bounds a gate hold)
 LOAD_CHUNK_EVENTS = 100_000  # per load: bounds how long a load pauses the worker (~0.2 s)
