@@ -40,6 +40,9 @@ class IngestWorker:
         self.gate = threading.Lock()
         self.listeners: list[StoreListener] = []  # the composition root adds the cache
         self.writer = BatchWriter(self.sink, self.gate, self.stats, self.listeners)
+        # Reload the dedup window from the store before planning the next batch: at start and
+        # after every assignment.
+        self._reload_seen = True
 
     # -- recovery --------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -49,6 +52,11 @@ class IngestWorker:
             resume, resent = recover(self.settings, self.sink, self.seen, numbers)
             self.stats.recovered_batches += resent
             self.writer.notify_reset(self._owns_every_partition(consumer, numbers))
+        # Partitions may come from another worker (a rebalance, a worker that vanished): the
+        # events it stored are in the store, not in this worker's memory. Reloaded by the
+        # consuming loop before the next batch is planned (not here, inside librdkafka's
+        # callback: a long ClickHouse stream there tripped confluent-kafka's CallState).
+        self._reload_seen = True
         for tp in partitions:
             # ClickHouse, not Kafka's committed offset, says where to continue.
             tp.offset = resume.get(tp.partition, OFFSET_BEGINNING)
@@ -88,6 +96,8 @@ class IngestWorker:
         the writer is busy with the previous one: backpressure)."""
         if not self._buffer:
             return
+        if self._reload_seen:
+            self._reload_dedup_window()
         records, self._buffer = self._buffer, []
         batch = plan_batch(self.topic, records, self.seen)
         # Remember its ids now, so the next batch is planned against it. If this batch
@@ -104,9 +114,16 @@ class IngestWorker:
             self._refresh_watermarks(consumer)
 
     # -- main loop -------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
-        loaded = self.sink.load_seen(self.seen)
+    def _reload_dedup_window(self) -> None:
+        """Every event_id stored within the window, by any worker, once every batch this
+        worker planned is stored."""
+        self.writer.drain()
+        seen = SeenEventIds(self.settings.dedup_window_seconds)
+        loaded = self.sink.load_seen(seen)
+        self.seen, self._reload_seen = seen, False
         log.info("dedup window: %d event_ids loaded", loaded)
+
+    def run(self, stop: threading.Event) -> None:
         self.writer.start()
         consumer = Consumer(consumer_config(self.settings, **{
             "group.id": self.settings.consumer_group,
