@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -45,20 +45,9 @@ APPEND_SCOPE = "DATASOURCES:APPEND:email_events"
 
 
 @dataclass
-class WebhookStats:
-    """Per provider: deliveries accepted, rows produced, provider events ignored, refusals."""
-
-    deliveries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROVIDER_NAMES, 0))
-    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROVIDER_NAMES, 0))
-    ignored: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROVIDER_NAMES, 0))
-    refused: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROVIDER_NAMES, 0))
-
-
-@dataclass
 class WebhookReceivers:
     providers: dict[str, Provider]
     settings: WebhookSettings
-    stats: WebhookStats = field(default_factory=WebhookStats)
 
 
 def _token_ok(tokens: TokenStore, request: Request, provider: str) -> bool:
@@ -86,7 +75,6 @@ async def receive_webhook(request: Request, receivers: WebhookReceivers, tokens:
     received = WebhookRequest(headers={k.lower(): v for k, v in request.headers.items()},
                               query=dict(request.query_params), body=body,
                               received_at=time.time())
-    stats = receivers.stats
 
     def check_and_map() -> tuple[WebhookResult, list[tuple[bytes, bytes | None]], int]:
         if encoding in GZIP_ENCODINGS:  # only Firehose compresses; it signs nothing
@@ -123,7 +111,6 @@ async def receive_webhook(request: Request, receivers: WebhookReceivers, tokens:
             url = result.confirm_url
             await offload(lambda: confirm_subscription(url))
     except WebhookError as exc:
-        stats.refused[name] += 1
         answer = provider.error_body(received, exc) or {"error": exc.message}
         return JSONResponse(answer, exc.status)
     try:
@@ -131,12 +118,8 @@ async def receive_webhook(request: Request, receivers: WebhookReceivers, tokens:
                            f"webhook:{name}:{uuid.uuid4().hex}", offload, wait=True)
     except RequestError as exc:
         provider.release(received)  # the provider's retry of this delivery must pass
-        stats.refused[name] += 1
         answer = provider.error_body(received, WebhookError(exc.status, exc.message))
         return JSONResponse(answer or {"error": exc.message}, exc.status)
-    stats.deliveries[name] += 1
-    stats.rows[name] += len(rows)
-    stats.ignored[name] += result.ignored
     if result.reply is not None:
         return JSONResponse(result.reply, 200)
     # The Events API's counts, plus provider events with no counterpart.

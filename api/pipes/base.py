@@ -225,3 +225,26 @@ def page_order(counts: np.ndarray, names: list[str], offset: int,
         candidates = range(len(counts))
     keyed = sorted((-int(counts[i]), names[i], i) for i in candidates)
     return [i for _, _, i in keyed[offset:offset + limit]]
+
+
+# A page of one campaign's groups (links, domains) from the serving cache: rows with the
+# `_total` column, as the SQL returns them, and the events read; None when not cached.
+PageAnswer = Callable[[CampaignCache, str, int, int, int, int], tuple[list[tuple], int] | None]
+CAMPAIGN_PAGE_PARAMS = (Param("campaign_id", "String", "The campaign", required=True),
+                        *date_params(), *page_params())
+
+
+def plan_campaign_page(params: Mapping[str, str], sql_file: str,
+                       sql_columns: tuple[tuple[str, str], ...], answer: PageAnswer,
+                       finish: Finish = strip_total) -> Plan:
+    """The plan of a pipe that pages one campaign's groups over a range (CAMPAIGN_PAGE_PARAMS):
+    the raw SQL file, or `answer` from the serving cache."""
+    campaign_id, _, _, limit_param, offset_param = CAMPAIGN_PAGE_PARAMS
+    campaign = str(campaign_id.read(params))
+    start, end = date_range(params)
+    limit, offset = int(limit_param.read(params)), int(offset_param.read(params))
+    cached = from_cache(sql_columns, lambda cache: answer(cache, campaign, start, end, limit,
+                                                         offset))
+    return Plan(sql_file, {"campaign_id": campaign, "start_date": sql_datetime(start),
+                           "end_date": sql_datetime(end), "limit": limit, "offset": offset},
+                finish, cached)

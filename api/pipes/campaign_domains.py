@@ -22,19 +22,15 @@ import numpy as np
 from api.cache import CampaignCache
 from api.cache.events import CLICK, KIND_SLOTS, KINDS, OPEN, Interner
 from api.formats import PipeResult
-from api.params import date_range
 from api.pipes.base import (
-    Param,
+    CAMPAIGN_PAGE_PARAMS,
     Pipe,
     Plan,
     Rates,
     add_rates,
-    date_params,
-    from_cache,
     page_order,
-    page_params,
+    plan_campaign_page,
     rate_columns,
-    sql_datetime,
     strip_total,
 )
 
@@ -50,9 +46,7 @@ SQL_COLUMNS = (("domain", "String"), *((name, "UInt64") for name, _ in COUNTS),
                ("unique_opens", "UInt64"), ("clicks", "UInt64"), ("unique_clicks", "UInt64"),
                ("_total", "UInt64"))  # the domains before the page, then dropped
 COLUMNS = (*SQL_COLUMNS[:-1], *rate_columns(RATES))
-LIMIT, OFFSET = page_params()
-PARAMS = (Param("campaign_id", "String", "The campaign", required=True),
-          *date_params(), LIMIT, OFFSET)
+PARAMS = CAMPAIGN_PAGE_PARAMS
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _COUNT_CODES = [KINDS[kind] for _, kind in COUNTS]
 
@@ -64,15 +58,8 @@ def domain_of(email: str) -> str:
 
 
 def plan(params: Mapping[str, str]) -> Plan:
-    campaign_id = str(PARAMS[0].read(params))
-    start, end = date_range(params)
-    limit, offset = int(LIMIT.read(params)), int(OFFSET.read(params))
-    cached = from_cache(SQL_COLUMNS, lambda cache: domains_from_cache(
-        cache, campaign_id, start, end, limit, offset))
-    return Plan("campaign_domains.sql", {
-        "campaign_id": campaign_id, "start_date": sql_datetime(start),
-        "end_date": sql_datetime(end), "limit": limit, "offset": offset,
-    }, _finish, cached)
+    return plan_campaign_page(params, "campaign_domains.sql", SQL_COLUMNS, domains_from_cache,
+                              _finish)
 
 
 def _finish(result: PipeResult) -> PipeResult:

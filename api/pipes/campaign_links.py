@@ -15,17 +15,12 @@ import numpy as np
 
 from api.cache import CampaignCache
 from api.cache.events import CLICK, texts
-from api.params import date_range
 from api.pipes.base import (
-    Param,
+    CAMPAIGN_PAGE_PARAMS,
     Pipe,
     Plan,
-    date_params,
-    from_cache,
     page_order,
-    page_params,
-    sql_datetime,
-    strip_total,
+    plan_campaign_page,
 )
 
 NAME = "campaign_links"
@@ -33,21 +28,11 @@ COLUMNS = (("link_url", "String"), ("clicks", "UInt64"), ("unique_clicks", "UInt
            ("human_clicks", "UInt64"), ("unique_human_clicks", "UInt64"),
            ("first_click", "DateTime"), ("last_click", "DateTime"))
 SQL_COLUMNS = (*COLUMNS, ("_total", "UInt64"))  # the links before the page, then dropped
-LIMIT, OFFSET = page_params()
-PARAMS = (Param("campaign_id", "String", "The campaign", required=True),
-          *date_params(), LIMIT, OFFSET)
+PARAMS = CAMPAIGN_PAGE_PARAMS
 
 
 def plan(params: Mapping[str, str]) -> Plan:
-    campaign_id = str(PARAMS[0].read(params))
-    start, end = date_range(params)
-    limit, offset = int(LIMIT.read(params)), int(OFFSET.read(params))
-    cached = from_cache(SQL_COLUMNS, lambda cache: links_from_cache(
-        cache, campaign_id, start, end, limit, offset))
-    return Plan("campaign_links.sql", {
-        "campaign_id": campaign_id, "start_date": sql_datetime(start),
-        "end_date": sql_datetime(end), "limit": limit, "offset": offset,
-    }, strip_total, cached)
+    return plan_campaign_page(params, "campaign_links.sql", SQL_COLUMNS, links_from_cache)
 
 
 def links_from_cache(cache: CampaignCache, campaign_id: str, start: int, end: int,

@@ -282,6 +282,21 @@ def build_row(*, provider: str, event_id: str | None, timestamp: str | None,
               metadata: dict[str, Any] | None = None) -> bytes:
     """One contract row. Missing required values are left out (not invented): the
     worker's validator quarantines the row and says which."""
+    meta = _clean_metadata({"provider": provider, **(metadata or {})})
+    if link_url and len(link_url) > MAX_LENGTH["link_url"]:
+        meta["link_truncated"] = True
+    return orjson.dumps(contract_row(
+        event_id, timestamp, event_type, campaign_id, email_id, recipient_id,
+        recipient_email, link_url[:MAX_LENGTH["link_url"]], orjson.dumps(meta).decode(),
+        user_agent[:MAX_LENGTH["user_agent"]], machine))
+
+
+def contract_row(event_id: str | None, timestamp: str | None, event_type: str | None,
+                 campaign_id: str | None, email_id: str, recipient_id: str | None,
+                 recipient_email: str, link_url: str, metadata: str, user_agent: str,
+                 machine: bool) -> dict[str, Any]:
+    """The row's fields in contract order, the optional and missing ones left out (values
+    already cut to their limits; `metadata` already JSON text)."""
     row: dict[str, Any] = {}
     if event_id:
         row["event_id"] = event_id
@@ -295,15 +310,12 @@ def build_row(*, provider: str, event_id: str | None, timestamp: str | None,
     if recipient_id:
         row["recipient_id"] = recipient_id
     row["recipient_email"] = recipient_email
-    row["link_url"] = link_url[:MAX_LENGTH["link_url"]]
-    meta = _clean_metadata({"provider": provider, **(metadata or {})})
-    if link_url and len(link_url) > MAX_LENGTH["link_url"]:
-        meta["link_truncated"] = True
-    row["metadata"] = orjson.dumps(meta).decode()
-    row["user_agent"] = user_agent[:MAX_LENGTH["user_agent"]]
+    row["link_url"] = link_url
+    row["metadata"] = metadata
+    row["user_agent"] = user_agent
     if machine:
         row["machine"] = True
-    return orjson.dumps(row)
+    return row
 
 
 def unreadable_row(provider: str, reason: str, raw: object) -> bytes:

@@ -41,6 +41,7 @@ from ingest.webhooks.rows import (
     clean_int,
     clean_list,
     clip,
+    contract_row,
     derived_id,
     epoch_text,
     event_time,
@@ -250,28 +251,16 @@ class SendGrid(BaseProvider):
                 metadata["link_truncated"] = True
         else:
             link_url = ""
-        row: dict[str, Any] = {"event_id": event_id}
-        if timestamp:
-            row["timestamp"] = timestamp
-        if event_type:
-            row["event_type"] = event_type
-        if campaign:
-            row["campaign_id"] = campaign
-        row["email_id"] = message_id
-        if recipient:
-            row["recipient_id"] = recipient
-        row["recipient_email"] = address
-        row["link_url"] = link_url
-        row["metadata"] = meta = orjson.dumps(metadata).decode()
+        meta = orjson.dumps(metadata).decode()
         if event_type == "open" or event_type == "click":
             user_agent = get("useragent")
             if type(user_agent) is not str:
                 user_agent = text(user_agent)
-            row["user_agent"] = user_agent[:MAX_USER_AGENT]
+            user_agent = user_agent[:MAX_USER_AGENT]
         else:
-            row["user_agent"] = ""
-        if machine:
-            row["machine"] = True
+            user_agent = ""
+        row = contract_row(event_id, timestamp, event_type, campaign, message_id, recipient,
+                           address, link_url, meta, user_agent, machine)
         payload = orjson.dumps(row)
         if certain:
             return payload, certain_key(payload, campaign, recipient, message_id, address, meta)
