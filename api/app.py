@@ -37,6 +37,7 @@ from ingest.producer import EventProducer
 from rollup.clickhouse import load_sql
 from rollup.config import Settings
 from rollup.errors import ReplayBusy
+from rollup.group import GroupStats
 from rollup.replay import ReplayRunner
 from rollup.worker import WorkerStats
 
@@ -51,7 +52,7 @@ class ApiState:
     settings: Settings
     pool: QueryPool
     tokens: TokenStore
-    worker_stats: WorkerStats | None = None
+    worker_stats: WorkerStats | GroupStats | None = None
     replay: ReplayRunner | None = None
     cache: CampaignCache | None = None
     # Builds the Events API's producer on first use (the composition root supplies it).

@@ -12,13 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.cache import CampaignCache
 from api.pipes import PIPES
 from ingest.webhooks import PROVIDER_NAMES
+from rollup.group import GroupStats
 from rollup.worker import WorkerStats
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
 class WorkerCollector:
-    def __init__(self, stats: WorkerStats) -> None:
+    def __init__(self, stats: WorkerStats | GroupStats) -> None:
         self.stats = stats
 
     def collect(self):  # noqa: ANN201 - prometheus_client collector protocol
@@ -58,7 +59,7 @@ class CacheCollector:
 
 
 class Metrics:
-    def __init__(self, worker_stats: WorkerStats | None,
+    def __init__(self, worker_stats: WorkerStats | GroupStats | None,
                  cache: CampaignCache | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Histogram(

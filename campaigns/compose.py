@@ -25,9 +25,9 @@ from ingest.webhooks import WebhookSettings, build_providers
 from rollup.clickhouse import connect
 from rollup.config import Settings
 from rollup.errors import ConfigError, KafkaUnavailable
+from rollup.group import WorkerGroup
 from rollup.migrate import migrate
 from rollup.replay import ReplayRunner
-from rollup.worker import IngestWorker
 
 log = logging.getLogger("campaigns")
 API_CLICKHOUSE_CLIENTS = 4
@@ -63,22 +63,29 @@ def prepare(settings: Settings) -> tuple[str, bool]:
     return token.token, created
 
 
+def build_workers(settings: Settings) -> WorkerGroup:
+    """`CAMPAIGNS_WORKERS` ingest workers (one consumer group), each with its own client."""
+    url = settings.effective_clickhouse_url
+    return WorkerGroup(settings, lambda: connect(url))
+
+
 def build_api_state(settings: Settings, pool: QueryPool,
-                    worker: IngestWorker | None = None,
+                    workers: WorkerGroup | None = None,
                     cache: CampaignCache | None = None,
                     webhook_settings: WebhookSettings | None = None) -> ApiState:
-    """The API's state. With a worker in the same process, the serving cache listens to
-    it (its only feed) and replays run under its gate."""
-    gate = worker.gate if worker is not None else None
-    if cache is None and worker is not None and settings.api_cache_mb > 0:
-        cache = CampaignCache(ClickHouseSource(pool), gate, settings.api_cache_mb * 2**20)
-    if cache is not None and worker is not None:
-        worker.listeners.append(cache)
+    """The API's state. With workers in the same process, the serving cache listens to
+    them (its only feed; it serves while one of them owns every partition) and replays
+    run under all their gates."""
+    gate = workers.gate if workers is not None else None
+    if cache is None and workers is not None and settings.api_cache_mb > 0:
+        cache = CampaignCache(ClickHouseSource(pool), None, settings.api_cache_mb * 2**20)
+    if cache is not None and workers is not None:
+        workers.add_listener(cache.feed)
     return ApiState(
         settings=settings,
         pool=pool,
         tokens=token_store(settings),
-        worker_stats=worker.stats if worker is not None else None,
+        worker_stats=workers.stats if workers is not None else None,
         replay=ReplayRunner(settings, gate, on_swapped=cache.replayed if cache else None),
         cache=cache,
         producer_factory=lambda: EventProducer(settings.kafka_bootstrap_servers,
@@ -108,10 +115,10 @@ class ApiService:
     ClickHouse clients (each client runs one query at a time)."""
 
     def __init__(self, settings: Settings, listener: socket.socket,
-                 worker: IngestWorker | None = None) -> None:
+                 workers: WorkerGroup | None = None) -> None:
         url = settings.effective_clickhouse_url
         pool = QueryPool(lambda: connect(url), size=API_CLICKHOUSE_CLIENTS)
-        self.state = build_api_state(settings, pool, worker)
+        self.state = build_api_state(settings, pool, workers)
         app = create_app(self.state, build_metrics(self.state))
         self.server = make_server(app, header_timeout=settings.header_timeout_seconds,
                                   max_connections=settings.api_max_connections)

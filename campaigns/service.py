@@ -18,10 +18,8 @@ from collections.abc import Callable
 
 import faust
 
-from campaigns.compose import ApiService, control_topic
-from rollup.clickhouse import connect
+from campaigns.compose import ApiService, build_workers, control_topic
 from rollup.config import Settings
-from rollup.worker import IngestWorker
 
 log = logging.getLogger("campaigns")
 
@@ -55,29 +53,28 @@ def build_app(settings: Settings, run_worker: bool, listener: socket.socket | No
 
     @app.task
     async def run_services() -> None:
-        worker = IngestWorker(settings, connect(settings.effective_clickhouse_url)) \
-            if run_worker else None
+        workers = build_workers(settings) if run_worker else None
         api = None
         if listener is not None:
-            api = ApiService(settings, listener, worker)
+            api = ApiService(settings, listener, workers)
             api.start()
             log.info("API listening on http://%s:%d", settings.api_host, settings.api_port)
         stop = threading.Event()
         worker_thread = None
         failure: list[BaseException] = []
-        if worker is not None:
+        if workers is not None:
 
             def run() -> None:
                 try:
-                    worker.run(stop)
+                    workers.run(stop)
                 except BaseException as exc:  # crash the process: never skip a batch
                     failure.append(exc)
                     log.exception("ingest worker crashed")
 
             worker_thread = threading.Thread(target=run, name="ingest", daemon=True)
             worker_thread.start()
-            log.info("worker consuming %s from %s", settings.kafka_topic,
-                     settings.kafka_bootstrap_servers)
+            log.info("%d worker(s) consuming %s from %s", len(workers.workers),
+                     settings.kafka_topic, settings.kafka_bootstrap_servers)
         if on_ready is not None:
             on_ready()
         try:

@@ -64,6 +64,7 @@ class Settings:
     body_timeout_seconds: float = 60.0  # a request body must arrive within this
     cors_origins: tuple[str, ...] = ("*",)  # origins allowed to read the pipes from a browser
     clickhouse_cluster: str | None = None  # migrations render ON CLUSTER (docs/scaling.md)
+    workers: int = 1  # ingest workers in this process, one consumer group (rollup/group.py)
 
     @property
     def effective_clickhouse_url(self) -> str:
@@ -99,4 +100,5 @@ class Settings:
             body_timeout_seconds=_env_float("CAMPAIGNS_BODY_TIMEOUT_SECONDS", 60.0),
             cors_origins=_env_list("CAMPAIGNS_CORS_ORIGINS", ("*",)),
             clickhouse_cluster=env.get("CAMPAIGNS_CLICKHOUSE_CLUSTER") or None,
+            workers=max(1, _env_int("CAMPAIGNS_WORKERS", 1)),
         )

@@ -200,9 +200,9 @@ def rebuild(settings: Settings, source: str, gate: AbstractContextManager | None
 
 class ReplayRunner:
     """Replay jobs in a background thread: inside `campaigns serve` (the process that owns
-    the chDB directory), holding the worker's gate, or in the CLI when no server runs."""
+    the chDB directory), holding the workers' gates, or in the CLI when no server runs."""
 
-    def __init__(self, settings: Settings, gate: threading.Lock | None = None,
+    def __init__(self, settings: Settings, gate: AbstractContextManager | None = None,
                  on_swapped: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.gate = gate

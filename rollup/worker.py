@@ -28,8 +28,12 @@ log = logging.getLogger("campaigns.worker")
 
 
 class IngestWorker:
-    def __init__(self, settings: Settings, client: Client) -> None:
+    def __init__(self, settings: Settings, client: Client, name: str = "ingest",
+                 consumer_overrides: dict[str, object] | None = None) -> None:
         self.settings = settings
+        self.name = name
+        # librdkafka settings on top of consumer_config (tests shorten the timeouts)
+        self.consumer_overrides = consumer_overrides or {}
         self.topic = settings.kafka_topic
         self.sink = ClickHouseSink(client, self.topic)
         self.seen = SeenEventIds(settings.dedup_window_seconds)
@@ -43,6 +47,7 @@ class IngestWorker:
         # Reload the dedup window from the store before planning the next batch: at start and
         # after every assignment.
         self._reload_seen = True
+        self._announce: list[int] | None = None  # partitions assigned, not yet announced
 
     # -- recovery --------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -51,27 +56,36 @@ class IngestWorker:
         with self.gate:
             resume, resent = recover(self.settings, self.sink, self.seen, numbers)
             self.stats.recovered_batches += resent
-            self.writer.notify_reset(self._owns_every_partition(consumer, numbers))
         # Partitions may come from another worker (a rebalance, a worker that vanished): the
         # events it stored are in the store, not in this worker's memory. Reloaded by the
-        # consuming loop before the next batch is planned (not here, inside librdkafka's
-        # callback: a long ClickHouse stream there tripped confluent-kafka's CallState).
+        # consuming loop before the next batch is planned, and the cache told who owns what
+        # from there too: inside librdkafka's callback, calls on this consumer that wait on
+        # the broker (list_topics) reset confluent-kafka's per-thread call state, and the
+        # next callback in the same poll then dies on `CallState_get: cs != NULL`.
         self._reload_seen = True
+        self._announce = numbers
         for tp in partitions:
             # ClickHouse, not Kafka's committed offset, says where to continue.
             tp.offset = resume.get(tp.partition, OFFSET_BEGINNING)
             self.stats.positions[tp.partition] = max(0, tp.offset)
         consumer.assign(partitions)
-        for tp in partitions:
-            try:
-                _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, tp.partition),
-                                                         timeout=5, cached=False)
-                self.stats.high_watermarks[tp.partition] = high
-            except Exception:  # noqa: BLE001 - monitoring only
-                log.warning("no watermark for partition %d yet", tp.partition)
         self.stats.assigned = True
-        log.info("assigned partitions %s, resuming at %s", numbers,
+        log.info("%s: assigned partitions %s, resuming at %s", self.name, numbers,
                  {tp.partition: tp.offset for tp in partitions})
+
+    def _announce_assignment(self, consumer: Consumer, numbers: list[int]) -> None:
+        """After an assignment, outside the rebalance callback: tell the listeners whether
+        this worker is now the sole writer, and learn the new partitions' log ends."""
+        sole = self._owns_every_partition(consumer, numbers)
+        with self.gate:
+            self.writer.notify_reset(sole)
+        for p in numbers:
+            try:
+                _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                         timeout=5, cached=False)
+                self.stats.high_watermarks[p] = high
+            except Exception:  # noqa: BLE001 - monitoring only
+                log.warning("no watermark for partition %d yet", p)
 
     def _owns_every_partition(self, consumer: Consumer, assigned: list[int]) -> bool:
         try:
@@ -82,6 +96,7 @@ class IngestWorker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {tp.partition for tp in partitions}
+        self._announce = None
         self._buffer = [r for r in self._buffer if r.partition not in revoked]
         self.writer.drain()  # finish what was planned before another worker takes over
         with self.gate:
@@ -121,12 +136,12 @@ class IngestWorker:
         seen = SeenEventIds(self.settings.dedup_window_seconds)
         loaded = self.sink.load_seen(seen)
         self.seen, self._reload_seen = seen, False
-        log.info("dedup window: %d event_ids loaded", loaded)
+        log.info("%s: dedup window: %d event_ids loaded", self.name, loaded)
 
     def run(self, stop: threading.Event) -> None:
         self.writer.start()
         consumer = Consumer(consumer_config(self.settings, **{
-            "group.id": self.settings.consumer_group,
+            "group.id": self.settings.consumer_group, **self.consumer_overrides,
         }))
         self._consumer = consumer
         consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
@@ -155,6 +170,9 @@ class IngestWorker:
                         first_at = time.monotonic()
                     buffer.append(to_record(message))
                 self.stats.consumed += len(messages)
+                if self._announce is not None:
+                    numbers, self._announce = self._announce, None
+                    self._announce_assignment(consumer, numbers)
                 self._commit_written(consumer)
                 if buffer and (len(buffer) >= max_rows
                                or time.monotonic() - first_at >= max_delay):

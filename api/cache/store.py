@@ -39,7 +39,11 @@ class CampaignCache:
     def __init__(self, source: Source, gate: AbstractContextManager | None,
                  budget_bytes: int, max_campaign_events: int = 1_000_000) -> None:
         self._source = source
-        self._gate = gate or nullcontext()
+        self._gate: AbstractContextManager = gate or nullcontext()
+        # The feed (one per worker) that last reported owning every partition; only its
+        # batches are appended, and loads run under its worker's gate.
+        self._own_feed = StoreFeed(self, self._gate)
+        self._owner: StoreFeed | None = None
         self.budget_bytes = budget_bytes
         self.max_campaign_events = max_campaign_events
         self._lock = threading.Lock()
@@ -73,12 +77,15 @@ class CampaignCache:
     def reset(self, active: bool) -> None:
         """Forget everything; serve again (and warm up) only if `active`."""
         with self._lock:
-            self._forget()
-            self._too_big.clear()
-            self.active = active
-            if active:
-                self._requests.put(WARM_UP)
+            self._clear(active)
         log.info("serving cache cleared (%s)", "active" if active else "inactive")
+
+    def _clear(self, active: bool) -> None:
+        self._forget()
+        self._too_big.clear()
+        self.active = active
+        if active:
+            self._requests.put(WARM_UP)
 
     def replayed(self, source: str) -> None:
         """After a replay's swap: a raw replay rebuilt only rollups (the events the cache
@@ -135,11 +142,38 @@ class CampaignCache:
                    for campaign_id, entry in self._entries.items()]
 
     # -- writes (worker's writer thread, under the gate) -------------------------------
+    def feed(self, gate: AbstractContextManager) -> StoreFeed:
+        """A listener for one worker of several in this process (rollup/group.py), made
+        for that worker's gate."""
+        return StoreFeed(self, gate)
+
     def batch_stored(self, batch: Batch) -> None:  # rollup.worker.StoreListener
-        self.add_events(batch.event_columns)
+        self._own_feed.batch_stored(batch)
 
     def store_reset(self, sole_writer: bool) -> None:  # rollup.worker.StoreListener
-        self.reset(active=sole_writer and self.budget_bytes > 0)
+        self._own_feed.store_reset(sole_writer)
+
+    def _stored_by(self, feed: StoreFeed, batch: Batch) -> None:
+        if feed is not self._owner:
+            # Only the sole writer stores while the cache serves; anything else means the
+            # store changed behind its back (e.g. a worker that was presumed gone).
+            if self.active:
+                log.warning("a batch from a worker that does not own every partition: "
+                            "standing down")
+                self.reset(active=False)
+            return
+        self.add_events(batch.event_columns)
+
+    def _reset_by(self, feed: StoreFeed, sole_writer: bool) -> None:
+        """Partitions moved or the store changed unseen: serve again only if `feed`'s
+        worker now owns every partition (the cache stands down while they are split)."""
+        active = sole_writer and self.budget_bytes > 0
+        with self._lock:  # one step: two workers' resets never interleave half-way
+            self._owner = feed if sole_writer else None
+            if sole_writer:
+                self._gate = feed.gate
+            self._clear(active)
+        log.info("serving cache cleared (%s)", "active" if active else "inactive")
 
     def add_events(self, columns: dict[str, list]) -> None:
         """Append a just-inserted batch's rows to the campaigns held (and, when complete,
@@ -358,3 +392,18 @@ class CampaignCache:
         return len(rows)
 
 
+
+
+class StoreFeed:
+    """What one worker tells the cache (rollup.writer.StoreListener), tagged with that
+    worker, so the cache follows the sole writer and ignores (stands down for) the rest."""
+
+    def __init__(self, cache: CampaignCache, gate: AbstractContextManager) -> None:
+        self.cache = cache
+        self.gate = gate
+
+    def batch_stored(self, batch: Batch) -> None:
+        self.cache._stored_by(self, batch)
+
+    def store_reset(self, sole_writer: bool) -> None:
+        self.cache._reset_by(self, sole_writer)

@@ -3,6 +3,9 @@ worker, comparing campaign_stats of a running server with the oracle."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import httpx
 import pytest
 from confluent_kafka import Producer
 
@@ -25,6 +28,12 @@ def processed(count: int):  # noqa: ANN201 - a /health predicate for ServeProces
 
 
 def assert_matches_oracle(serve: ServeProcess, lines: list[bytes], **params: str) -> None:
+    campaign_stats_matches(serve.get, lines, **params)
+
+
+def campaign_stats_matches(get: Callable[..., httpx.Response], lines: list[bytes],
+                           **params: str) -> None:
+    """`get(path, **params)` answers campaign_stats as the oracle computes it over `lines`."""
     events, _ = clean_events(lines)
     from tests.support.oracle import to_epoch
 
@@ -34,7 +43,7 @@ def assert_matches_oracle(serve: ServeProcess, lines: list[bytes], **params: str
         end=to_epoch(params["end_date"]) if "end_date" in params else None,
         campaign_id=params.get("campaign_id"),
     )
-    response = serve.get("/v0/pipes/campaign_stats.json", **params)
+    response = get("/v0/pipes/campaign_stats.json", **params)
     assert response.status_code == 200, response.text
     body = response.json()
     got = {row["campaign_id"]: row for row in body["data"]}

@@ -15,8 +15,8 @@ COUNTS = ("sends", "delivered", "opens", "clicks", "bounces", "complaints", "uns
 TYPES = ("send", "delivered", "open", "click", "bounce", "complaint", "unsubscribe")
 
 
-def snapshot(url: str) -> dict:
-    client = connect(url)
+def snapshot(url: str, database: str | None = None) -> dict:
+    client = connect(url, database)
     count_if = ", ".join(f"countIf(event_type = '{t}')" for t in TYPES)
     sums = ", ".join(f"sum({c})" for c in COUNTS)
     out: dict = {

@@ -33,8 +33,12 @@ def expected_recipients(events: list[dict]) -> dict[str, list]:
 
 
 def assert_store_matches(data_dir, lines: list[bytes]) -> None:  # noqa: ANN001
+    assert_snapshot_matches(snapshot(data_dir), lines)
+
+
+def assert_snapshot_matches(store: dict, lines: list[bytes]) -> None:
+    """`store`: tests.support.store.snapshot's answer."""
     events, bad = clean_events(lines)
-    store = snapshot(data_dir)
     assert store["raw_rows"] == len(events), "raw rows lost or doubled"
     assert store["raw_distinct_ids"] == len(events)
     assert store["quarantine_rows"] == bad
