@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import orjson
 from confluent_kafka import Producer
 
 from api.cache import CampaignCache, ClickHouseSource
@@ -30,21 +29,12 @@ from rollup.group import WorkerGroup
 from rollup.sink import ClickHouseSink
 from rollup.worker import IngestWorker
 from tests.support.api import ADMIN_TOKEN, make_client
-from tests.support.e2e import campaign_stats_matches
+from tests.support.e2e import campaign_stats_matches, key_of
 from tests.support.store import snapshot
 from tests.support.store_check import assert_snapshot_matches
 
 # A vanished worker stops polling; the broker evicts it after this long.
 FAST_EVICTION = {"session.timeout.ms": 6000, "max.poll.interval.ms": 6000}
-
-
-def key_of(line: bytes) -> bytes | None:
-    """The campaign_id, as every producer here keys events (retries share a partition)."""
-    try:
-        value = orjson.loads(line)
-        return str(value["campaign_id"]).encode() if isinstance(value, dict) else None
-    except (orjson.JSONDecodeError, KeyError):
-        return None
 
 
 def produce_paced(bootstrap: str, topic: str, lines: list[bytes], rate: float,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import orjson
 import pytest
 from confluent_kafka import Producer
 
@@ -17,6 +18,23 @@ def produce_plain(bootstrap: str, topic: str, lines: list[bytes]) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for line in lines:
         producer.produce(topic, value=line)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def key_of(line: bytes) -> bytes | None:
+    """The campaign_id, as every producer here keys events (retries share a partition)."""
+    try:
+        value = orjson.loads(line)
+        return str(value["campaign_id"]).encode() if isinstance(value, dict) else None
+    except (orjson.JSONDecodeError, KeyError):
+        return None
+
+
+def produce_keyed(bootstrap: str, topic: str, lines: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for line in lines:
+        producer.produce(topic, value=line, key=key_of(line))
         producer.poll(0)
     assert producer.flush(60) == 0
 
