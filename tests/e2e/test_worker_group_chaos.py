@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from confluent_kafka import Producer
 
 from api.cache import CampaignCache, ClickHouseSource
 from api.query import QueryPool
@@ -29,28 +28,12 @@ from rollup.group import WorkerGroup
 from rollup.sink import ClickHouseSink
 from rollup.worker import IngestWorker
 from tests.support.api import ADMIN_TOKEN, make_client
-from tests.support.e2e import campaign_stats_matches, key_of
+from tests.support.e2e import campaign_stats_matches, produce_paced
 from tests.support.store import snapshot
 from tests.support.store_check import assert_snapshot_matches
 
 # A vanished worker stops polling; the broker evicts it after this long.
 FAST_EVICTION = {"session.timeout.ms": 6000, "max.poll.interval.ms": 6000}
-
-
-def produce_paced(bootstrap: str, topic: str, lines: list[bytes], rate: float,
-                  done: threading.Event) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "acks": "all", "linger.ms": 5})
-    started = time.monotonic()
-    for i, line in enumerate(lines):
-        producer.produce(topic, value=line, key=key_of(line))
-        if i % 500 == 0:
-            producer.poll(0)
-            ahead = i / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
-    assert producer.flush(60) == 0
-    done.set()
 
 
 class VanishingSink:
@@ -140,7 +123,7 @@ def test_workers_vanish_join_and_leave_and_every_number_stays_exact(
 
         done = threading.Event()
         producer = threading.Thread(target=produce_paced,
-                                    args=(kafka, topic, lines, 2000, done), daemon=True)
+                                    args=(kafka, topic, lines, 2000, done, True), daemon=True)
         producer.start()
         time.sleep(rng.uniform(1.0, 3.0))
 

@@ -3,6 +3,8 @@ worker, comparing campaign_stats of a running server with the oracle."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import httpx
@@ -37,6 +39,29 @@ def produce_keyed(bootstrap: str, topic: str, lines: list[bytes]) -> None:
         producer.produce(topic, value=line, key=key_of(line))
         producer.poll(0)
     assert producer.flush(60) == 0
+
+
+def produce_paced(bootstrap: str, topic: str, lines: list[bytes], rate: float,
+                  done: threading.Event, keyed: bool = False) -> None:
+    """Produce at about `rate` records/s (idempotent, acks=all), keyed by campaign_id or
+    not (the broker spreads unkeyed records), then set `done`."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                         "acks": "all", "linger.ms": 5})
+    started = time.monotonic()
+    for i, line in enumerate(lines):
+        while True:
+            try:
+                producer.produce(topic, value=line, key=key_of(line) if keyed else None)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 500 == 0:
+            producer.poll(0)
+            ahead = i / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+    assert producer.flush(60) == 0
+    done.set()
 
 
 def processed(count: int):  # noqa: ANN201 - a /health predicate for ServeProcess.wait_for
