@@ -8,6 +8,7 @@ common "YYYY-MM-DD HH:MM:SS" timestamp, no exceptions on the happy path.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -326,6 +327,15 @@ _MAX_RECIPIENT_EMAIL, _MAX_LINK_URL, _MAX_METADATA, _MAX_USER_AGENT = (
 
 def _fast(payload: bytes, reference_epoch: int) -> Event | None:
     """The common case in a few microseconds; None means "ask the slow path why"."""
+    row = _fast_row(payload, reference_epoch)
+    return None if row is None else tuple.__new__(Event, row)
+
+
+def _fast_row(payload: bytes, reference_epoch: int) -> tuple | None:
+    """`_fast`'s answer as a plain tuple in Event's field order. The worker keeps a batch's
+    rows in these: the garbage collector stops tracking a tuple of strings and numbers at
+    its first pass, but not a NamedTuple, and 50,000 tracked rows per batch made full
+    collections take a third of the worker's time."""
     try:
         wire = _wire_decoder.decode(payload)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -370,9 +380,9 @@ def _fast(payload: bytes, reference_epoch: int) -> Event | None:
         machine = parse_machine_flag(machine)
         if machine is None:
             return None
-    return Event(event_id, epoch, event_type, campaign_id, email_id, recipient_id,
-                 recipient_email, link_url, metadata, user_agent,
-                 machine or is_machine_user_agent(user_agent))
+    return (event_id, epoch, event_type, campaign_id, email_id, recipient_id,
+            recipient_email, link_url, metadata, user_agent,
+            machine or is_machine_user_agent(user_agent))
 
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -393,6 +403,43 @@ def validate_message(payload: bytes, reference_epoch: int) -> Event | Rejection:
             event = None
         if event is not None:
             return event
+    return _checked_slow(payload, reference_epoch)
+
+
+def validate_messages(payloads: Sequence[bytes | None], reference_epochs: Sequence[int],
+                      ) -> tuple[list[tuple], list[int], list[tuple[int, Rejection]]]:
+    """`validate_message` over many messages (None counts as b"null"), answering the same:
+    the valid events as plain tuples in FIELDS order with their positions, and the
+    rejections with theirs. One call per batch, so no Event object per message."""
+    rows: list[tuple] = []
+    positions: list[int] = []
+    rejections: list[tuple[int, Rejection]] = []
+    add_row, add_position = rows.append, positions.append
+    fast = _fast_row
+    for i, (payload, reference_epoch) in enumerate(zip(payloads, reference_epochs,
+                                                        strict=True)):
+        if payload is None:
+            payload = b"null"
+        elif payload.startswith(UTF8_BOM):
+            payload = payload[3:]
+        row = None
+        if len(payload) <= MAX_MESSAGE_BYTES:
+            try:
+                row = fast(payload, reference_epoch)
+            except Exception:  # noqa: BLE001 - as in validate_message
+                row = None
+        if row is None:
+            result = _checked_slow(payload, reference_epoch)
+            if isinstance(result, Rejection):
+                rejections.append((i, result))
+                continue
+            row = tuple(result)
+        add_row(row)
+        add_position(i)
+    return rows, positions, rejections
+
+
+def _checked_slow(payload: bytes, reference_epoch: int) -> Event | Rejection:
     try:
         return _slow(payload, reference_epoch)
     except Exception as exc:  # noqa: BLE001 - whatever it is, quarantine it with a reason

@@ -12,14 +12,14 @@ import threading
 import time
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from rollup.batch import KafkaRecord, plan_batch
 from rollup.config import Settings
 from rollup.dedup import SeenEventIds
 from rollup.recovery import recover
 from rollup.sink import ClickHouseSink
-from rollup.topic import consumer_config, to_record
+from rollup.topic import consumer_config, to_chunks
 from rollup.writer import BatchWriter, StoreListener, WorkerStats
 
 __all__ = ["IngestWorker", "StoreListener", "WorkerStats", "consumer_config"]
@@ -157,25 +157,22 @@ class IngestWorker:
                 timeout = 0.1
                 if self._buffer:
                     timeout = max(0.0, first_at + max_delay - time.monotonic())
-                messages = consumer.consume(num_messages=min(10000, max_rows - len(self._buffer)),
+                buffered = sum(map(len, self._buffer))  # the buffer holds RecordChunks
+                messages = consumer.consume(num_messages=min(10000, max_rows - buffered),
                                             timeout=min(timeout, 0.1))
-                buffer = self._buffer
-                for message in messages:
-                    error = message.error()
-                    if error is not None:
-                        if error.code() != KafkaError._PARTITION_EOF:
-                            log.warning("consumer error: %s", error)
-                        continue
-                    if not buffer:
+                chunks = to_chunks(messages) if messages else []
+                if chunks:
+                    if not self._buffer:  # read after consume(): a revoke may have emptied it
                         first_at = time.monotonic()
-                    buffer.append(to_record(message))
+                    self._buffer += chunks
+                buffered = sum(map(len, self._buffer))
                 self.stats.consumed += len(messages)
                 if self._announce is not None:
                     numbers, self._announce = self._announce, None
                     self._announce_assignment(consumer, numbers)
                 self._commit_written(consumer)
-                if buffer and (len(buffer) >= max_rows
-                               or time.monotonic() - first_at >= max_delay):
+                if self._buffer and (buffered >= max_rows
+                                     or time.monotonic() - first_at >= max_delay):
                     self._plan()
                 if time.monotonic() - last_expire > 60:
                     self.seen.expire(int(time.time()))
