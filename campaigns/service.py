@@ -20,6 +20,7 @@ import faust
 
 from campaigns.compose import ApiService, build_workers, control_topic
 from rollup.config import Settings
+from rollup.gc_policy import tune_for_ingest
 
 log = logging.getLogger("campaigns")
 
@@ -99,6 +100,8 @@ def run(settings: Settings, run_worker: bool, listener: socket.socket | None,
     def ready() -> None:
         print(banner, flush=True)
 
+    if run_worker:
+        tune_for_ingest()
     app = build_app(settings, run_worker, listener, on_ready=ready)
     worker = faust.Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False)
     worker.spinner = None  # its terminal escape codes would land in log files
