@@ -1,7 +1,8 @@
 """Pipeline benchmark (issue #4): end-to-end ingest beside a bare consume+insert loop,
 freshness at a steady 5,000 events/s, replay from raw, and worker RSS with a backlog.
 
-    .venv/bin/python bench/pipeline_bench.py [--events 1000000] [--backlog 5000000]
+    .venv/bin/python -m bench.pipeline_bench [--events 1000000] [--backlog 5000000]
+        [--serve-tree /tmp/before]   # campaigns serve from another tree, same bare loop
 
 Needs the local broker (`make kafka-up`). Every part uses its own topic and data dir.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import os
 import tempfile
 import threading
 import time
@@ -50,7 +52,7 @@ def produce(topic: str, lines, rate: float | None = None) -> int:  # noqa: ANN00
     return count
 
 
-def bare_loop(topic: str, total: int, batch_rows: int) -> float:
+def bare_loop(topic: str, total: int, batch_rows: int) -> tuple[float, float]:
     """Baseline: confluent-kafka consume -> orjson -> clickhouse-connect insert (same tables,
     same materialized views), no validation, no dedup, no crash safety."""
     with tempfile.TemporaryDirectory() as data_dir:
@@ -70,6 +72,7 @@ def bare_loop(topic: str, total: int, batch_rows: int) -> float:
                         continue
                     if started is None:
                         started = time.perf_counter()
+                        cpu_started = time.process_time()
                     record = orjson.loads(message.value())
                     ts = record["timestamp"]
                     hour = hours.get(ts[:13])
@@ -86,20 +89,25 @@ def bare_loop(topic: str, total: int, batch_rows: int) -> float:
             consumer.commit(asynchronous=True)
             stored += len(columns[0])
         elapsed = time.perf_counter() - (started or time.perf_counter())
+        cpu = time.process_time() - cpu_started
         assert client.command("SELECT count() FROM email_events") == total
         consumer.close()
-    return total / elapsed
+    return total / elapsed, cpu / total * 1e6
 
 
 SERVE_ENV: dict[str, str] = {}  # e.g. CAMPAIGNS_API_CACHE_MB (--cache-mb)
 
 
-def worker_ingest(topic: str, total: int) -> tuple[float, Serve, str]:
+def worker_ingest(topic: str, total: int) -> tuple[float, float, Serve]:
+    """Events/s and CPU µs per event (the whole serve process: worker, its ClickHouse
+    inserts and merges, the API answering the /health polls) from assignment to done."""
     data_dir = tempfile.mkdtemp(prefix="bench-serve-")
     serve = Serve(data_dir, topic, 7292, **SERVE_ENV)
     assigned = serve.wait(lambda h: h.get("worker", {}).get("assigned"))
+    cpu_assigned = serve.cpu_seconds()
     done = serve.wait(lambda h: h["worker"]["stored_offsets"] >= total)
-    return total / (done - assigned), serve, data_dir
+    cpu = serve.cpu_seconds() - cpu_assigned
+    return total / (done - assigned), cpu / total * 1e6, serve
 
 
 def freshness(serve: Serve, topic: str, seconds: float, rate: float) -> list[float]:
@@ -187,7 +195,11 @@ def main() -> int:
                         "(default: its default; 0 turns the serving cache off)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["replay", "backlog"],
                         help="phases to leave out")
+    parser.add_argument("--serve-tree", help="run campaigns serve from this source tree "
+                        "(PYTHONPATH), e.g. a worktree of the commit to compare with")
     args = parser.parse_args()
+    if args.serve_tree:
+        SERVE_ENV["PYTHONPATH"] = args.serve_tree
     if args.cache_mb is not None:
         SERVE_ENV["CAMPAIGNS_API_CACHE_MB"] = str(args.cache_mb)
 
@@ -197,9 +209,9 @@ def main() -> int:
     produce(topic, fast_lines(args.events, 1000, seed=1))
 
     print("bare consume + insert loop ...", flush=True)
-    bare = bare_loop(topic, args.events, args.batch_rows)
+    bare, bare_cpu = bare_loop(topic, args.events, args.batch_rows)
     print("campaigns serve (worker) ...", flush=True)
-    ours, serve, _ = worker_ingest(topic, args.events)
+    ours, ours_cpu, serve = worker_ingest(topic, args.events)
     job = {"rows_done": 0, "rows_per_second": 0}
     try:
         if "replay" not in args.skip:
@@ -218,6 +230,8 @@ def main() -> int:
     print(f"| bare consume+insert loop, events/s | {bare:,.0f} |")
     print(f"| campaigns serve end to end, events/s | {ours:,.0f} |")
     print(f"| ratio worker / bare loop | {ours / bare:.2f} |")
+    print(f"| CPU per event, bare loop / campaigns serve, µs | {bare_cpu:.1f} / {ours_cpu:.1f} |")
+    print(f"| load average (1 min) at the end | {os.getloadavg()[0]:.1f} |")
     print(f"| freshness p50 (produce -> visible in campaign_stats), ms | "
           f"{percentile(latencies, 0.5) * 1000:.0f} |")
     print(f"| freshness p99, ms ({len(latencies)} probes) | "
