@@ -11,7 +11,7 @@ import time
 import orjson
 from confluent_kafka import Producer
 
-from rollup.batch import KafkaRecord, batch_token, in_log_order, plan_batch
+from rollup.batch import KafkaRecord, RecordChunk, batch_token, in_log_order, plan_batch
 from rollup.config import Settings
 from rollup.dedup import SeenEventIds
 from rollup.recovery import recover
@@ -60,6 +60,33 @@ def test_seen_ids_from_earlier_batches_are_dropped():
     seen.add(first.kept_digests, 0)
     second = plan_batch("t", records([event(i) for i in range(5, 15)], first=10), seen)
     assert second.events == 5 and second.duplicates == 5
+
+
+def test_chunks_plan_the_same_batch_as_single_records():
+    # The worker buffers RecordChunks, recovery re-reads KafkaRecords: a rebuilt batch
+    # must equal the first one whatever the chunking and arrival order.
+    values = [event(i) for i in range(40)] + [b"not json", event(3), None]
+    single = records(values[:25], 0) + records(values[25:], 1)
+    for i, record in enumerate(single):
+        record.import_id = "imp" if i % 7 == 0 else None
+    shuffled = single[:]
+    random.Random(2).shuffle(shuffled)
+
+    def chunks_of(given: list[KafkaRecord]) -> list[RecordChunk]:
+        return [RecordChunk(p, [r.offset for r in rs], [r.value for r in rs],
+                            [r.timestamp_ms for r in rs], [r.import_id for r in rs])
+                for p in (1, 0) for rs in [[r for r in given if r.partition == p]] if rs]
+
+    expected = plan_batch("t", single, SeenEventIds(3600))
+    for given in (chunks_of(shuffled), [*shuffled[:5], *chunks_of(shuffled[5:])]):
+        planned = plan_batch("t", given, SeenEventIds(3600))
+        assert planned.token == expected.token and planned.ranges == expected.ranges
+        assert planned.event_columns == expected.event_columns
+        assert planned.dropped == expected.dropped
+        assert (planned.kept_digests == expected.kept_digests).all()
+        assert planned.quarantine_rows == expected.quarantine_rows
+        assert planned.records == expected.records == len(values)
+    assert (expected.events, expected.duplicates, expected.quarantined) == (40, 1, 2)
 
 
 def test_in_log_order_sorts_within_partitions():
