@@ -14,7 +14,7 @@ import time
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from rollup.batch import KafkaRecord, plan_batch
+from rollup.batch import RecordChunk, plan_batch
 from rollup.config import Settings
 from rollup.dedup import SeenEventIds
 from rollup.recovery import recover
@@ -39,7 +39,7 @@ class IngestWorker:
         self.seen = SeenEventIds(settings.dedup_window_seconds)
         self.stats = WorkerStats()
         self._consumer: Consumer | None = None
-        self._buffer: list[KafkaRecord] = []
+        self._buffer: list[RecordChunk] = []  # consumed, not yet planned
         # Held while a batch is written; `campaigns replay` holds it to pause ingestion.
         self.gate = threading.Lock()
         self.listeners: list[StoreListener] = []  # the composition root adds the cache
