@@ -133,8 +133,10 @@ def load(client, events: int, chunk: int, optimize: bool,  # noqa: ANN001
     sql = load_sql(HERE / "generate_events.sql") if data == "funnel" else UNIFORM_EVENTS
     started = time.perf_counter()
     for start in range(0, events, chunk):
-        client.command(sql, parameters={"start": start, "count": min(chunk, events - start)},
-                       settings={"optimize_on_insert": 0})
+        parameters = {"start": start, "count": min(chunk, events - start)}
+        if data == "funnel":
+            parameters["campaigns"] = 1000
+        client.command(sql, parameters=parameters, settings={"optimize_on_insert": 0})
     for table in ("email_events",) + ROLLUPS if optimize else ():
         client.command(f"OPTIMIZE TABLE {DB}.{table} FINAL")
     return time.perf_counter() - started

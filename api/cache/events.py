@@ -76,12 +76,96 @@ class Window(NamedTuple):
     local: np.ndarray  # the recipient's dense number within the campaign
 
 
+# Per recipient of a campaign, what it did (api/cache/totals.py: the four unique counts).
+OPENED, CLICKED, HUMAN_OPENED, HUMAN_CLICKED = 1, 2, 4, 8
+# For each flags byte (0..15), which of the four it counts in: bincount(flags) @ FLAG_BITS.
+FLAG_BITS = np.array([[(value >> bit) & 1 for bit in range(4)] for value in range(16)],
+                     dtype=np.int64)
+TOTALS_WIDTH = KIND_SLOTS + 7  # api/cache/totals.py's row: counts, uniques, times, machine
+
+
+def event_flags(kind: np.ndarray, machine: np.ndarray) -> np.ndarray:
+    """Each event's OPENED/CLICKED (and HUMAN_*) bits."""
+    opens, clicks = kind == OPEN, kind == CLICK
+    human = machine == 0
+    return (opens * OPENED | clicks * CLICKED | (opens & human) * HUMAN_OPENED
+            | (clicks & human) * HUMAN_CLICKED).astype(np.uint8)
+
+
+def add_totals(totals: np.ndarray, flags: np.ndarray, ts: np.ndarray, kind: np.ndarray,
+               machine: np.ndarray, local: np.ndarray) -> None:
+    """Fold these events into a campaign's totals row and recipient flags (in place)."""
+    if not len(ts):
+        return
+    counts = np.bincount(kind, minlength=KIND_SLOTS)
+    totals[:KIND_SLOTS - 1] += counts[1:]
+    np.bitwise_or.at(flags, local, event_flags(kind, machine))
+    unique = np.bincount(flags, minlength=16) @ FLAG_BITS
+    totals[KIND_SLOTS - 1:KIND_SLOTS + 1] = unique[:2]
+    totals[KIND_SLOTS + 1] = min(int(totals[KIND_SLOTS + 1]), int(ts.min()))
+    totals[KIND_SLOTS + 2] = max(int(totals[KIND_SLOTS + 2]), int(ts.max()))
+    is_machine = machine != 0
+    totals[KIND_SLOTS + 3] += int(np.count_nonzero(is_machine & (kind == OPEN)))
+    totals[KIND_SLOTS + 4] += int(np.count_nonzero(is_machine & (kind == CLICK)))
+    totals[KIND_SLOTS + 5:] = unique[2:]
+
+
+def new_totals() -> np.ndarray:
+    totals = np.zeros(TOTALS_WIDTH, dtype=np.int64)
+    totals[KIND_SLOTS + 1] = np.iinfo(np.int64).max  # no first event yet
+    totals[KIND_SLOTS + 2] = -1
+    return totals
+
+
+def windows_totals(windows: Sequence[Window], recipients: Sequence[int]) -> np.ndarray:
+    """The totals rows of many campaigns' windows (each time-ordered, with at least one
+    event; `recipients`: each campaign's recipient count), in one pass per column over
+    all their events, not a dozen numpy calls per campaign. (uint32 throughout: numpy's
+    int64 repeat/gather over the same events took several times longer.)"""
+    n = len(windows)
+    sizes = np.array([len(w.ts) for w in windows], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    kind = np.concatenate([w.kind for w in windows])
+    totals = np.empty((n, TOTALS_WIDTH), dtype=np.int64)
+    owner_kind = np.repeat(np.arange(n, dtype=np.uint32) * KIND_SLOTS, sizes) + kind
+    counts = np.bincount(owner_kind, minlength=n * KIND_SLOTS).reshape(n, KIND_SLOTS)
+    totals[:, :KIND_SLOTS - 1] = counts[:, 1:]
+    ts = np.concatenate([w.ts for w in windows])
+    totals[:, KIND_SLOTS + 1] = ts[ends - sizes]  # windows are in time order
+    totals[:, KIND_SLOTS + 2] = ts[ends - 1]
+    machine = np.concatenate([w.machine for w in windows]) != 0
+    machine_kind = np.bincount(owner_kind[machine], minlength=n * KIND_SLOTS).reshape(
+        n, KIND_SLOTS)
+    totals[:, KIND_SLOTS + 3] = machine_kind[:, OPEN]
+    totals[:, KIND_SLOTS + 4] = machine_kind[:, CLICK]
+    # Unique counts: (campaign, recipient) pairs numbered densely across the windows; each
+    # pair's flags, then per campaign how many pairs have each flag.
+    first_pair = np.zeros(n, dtype=np.uint32)
+    first_pair[1:] = np.cumsum(recipients[:-1])
+    pair = np.concatenate([w.local for w in windows]) + np.repeat(first_pair, sizes)
+    pairs = int(first_pair[-1]) + int(recipients[-1])
+    flags = np.zeros(pairs, dtype=np.uint8)
+    opens, clicks = kind == OPEN, kind == CLICK
+    for bit, chosen in ((OPENED, opens), (CLICKED, clicks),
+                        (HUMAN_OPENED, opens & ~machine), (HUMAN_CLICKED, clicks & ~machine)):
+        marked = pair[chosen]
+        flags[marked] |= bit  # duplicates set the same bit: no need for ufunc.at
+    pair_owner = np.repeat(np.arange(n, dtype=np.uint32) * 16,
+                           np.asarray(recipients, dtype=np.int64))
+    unique = np.bincount(pair_owner + flags, minlength=n * 16).reshape(n, 16) @ FLAG_BITS
+    totals[:, KIND_SLOTS - 1:KIND_SLOTS + 1] = unique[:, :2]
+    totals[:, KIND_SLOTS + 5:] = unique[:, 2:]
+    return totals
+
+
 class CampaignEvents:
     """One campaign's events in growable arrays, kept sorted by time lazily. Besides the
     interned numbers, each event carries its recipient's number *within the campaign*
-    (dense, 0..recipients-1), so per-recipient answers are bincounts, not sorts."""
+    (dense, 0..recipients-1), so per-recipient answers are bincounts, not sorts. `totals`
+    (campaign_stats over all its events) and `flags` (per recipient) follow every append."""
 
-    __slots__ = ("columns", "size", "ordered", "local_keys", "local_numbers", "recipients")
+    __slots__ = ("columns", "size", "ordered", "local_keys", "local_numbers", "recipients",
+                 "totals", "flags")
     TYPES = tuple(np.uint8 if name in ("kind", "machine") else np.uint32
                   for name in Window._fields)
 
@@ -96,6 +180,10 @@ class CampaignEvents:
                         for v, t in zip((*values, local), self.TYPES, strict=True)]
         self.size = len(self.columns[0])
         self.ordered = _in_order(self.columns[0])  # loads arrive sorted by time
+        self.totals = new_totals()
+        self.flags = np.zeros(len(self.recipients), dtype=np.uint8)
+        add_totals(self.totals, self.flags, self.columns[0], self.columns[1],
+                   self.columns[5], self.columns[6])
 
     @classmethod
     def empty(cls) -> CampaignEvents:
@@ -105,7 +193,8 @@ class CampaignEvents:
     def nbytes(self) -> int:
         # + the Python objects themselves, so even empty campaigns count against the budget
         return (ENTRY_OVERHEAD + sum(c.nbytes for c in self.columns) + self.local_keys.nbytes
-                + self.local_numbers.nbytes + self.recipients.nbytes)
+                + self.local_numbers.nbytes + self.recipients.nbytes + self.flags.nbytes
+                + self.totals.nbytes)
 
     def _local(self, recipients: np.ndarray) -> np.ndarray:
         """Campaign numbers for these interned recipient numbers, numbering new ones."""
@@ -144,6 +233,10 @@ class CampaignEvents:
         for column, new in zip(self.columns, values, strict=True):
             column[self.size:end] = new
         self.size = end
+        if len(self.flags) < len(self.recipients):
+            self.flags = np.concatenate([self.flags, np.zeros(
+                len(self.recipients) - len(self.flags), dtype=np.uint8)])
+        add_totals(self.totals, self.flags, values[0], values[1], values[5], values[6])
 
     def window(self, start: int, end: int) -> Window:
         """The events with start <= ts <= end, in time order."""

@@ -23,6 +23,7 @@ from api.cache.events import (
     Interner,
 )
 from api.cache.source import ROW, Source
+from api.cache.totals import AllCampaigns, TotalsTable
 from rollup.batch import Batch
 
 log = logging.getLogger("campaigns.cache")
@@ -50,6 +51,7 @@ class CampaignCache:
         self._batch_lock = threading.Lock()  # held while a batch is appended
         self._entries: OrderedDict[str, CampaignEvents] = OrderedDict()
         self._strings = {name: Interner() for name in STRING_COLUMNS}
+        self._totals = TotalsTable()  # every held campaign's running totals (all_stats)
         self._too_big: set[str] = set()
         self._bytes = 0
         self._generation = 0
@@ -141,6 +143,17 @@ class CampaignCache:
             yield [HeldCampaign(campaign_id, entry, self._strings)
                    for campaign_id, entry in self._entries.items()]
 
+    @contextmanager
+    def reading_totals(self) -> Iterator[AllCampaigns | None]:
+        """Every campaign's running totals (and events), on the same terms as
+        `reading_all`: only when every campaign stored is held, never half of a batch."""
+        with self._batch_lock, self._lock:
+            if not (self.active and self.complete):
+                yield None
+                return
+            self.hits += 1
+            yield AllCampaigns(self._totals, self._entries, self._strings)
+
     # -- writes (worker's writer thread, under the gate) -------------------------------
     def feed(self, gate: AbstractContextManager) -> StoreFeed:
         """A listener for one worker of several in this process (rollup/group.py), made
@@ -194,6 +207,7 @@ class CampaignCache:
             for campaign_id in positions:
                 if campaign_id not in entries and self.complete:
                     entry = entries[campaign_id] = CampaignEvents.empty()  # a new campaign
+                    self._totals.put(campaign_id, entry.totals)
                     self._bytes += entry.nbytes
                 held.append(campaign_id in entries)
             if not any(held):
@@ -235,6 +249,7 @@ class CampaignCache:
                         continue
                     before = entry.nbytes
                     entry.append([v[start:end] for v in values])
+                    self._totals.put(campaign_id, entry.totals)
                     self._bytes += entry.nbytes - before
                     if entry.size > self.max_campaign_events:
                         self._drop(campaign_id)
@@ -251,6 +266,7 @@ class CampaignCache:
     def _drop(self, campaign_id: str) -> None:
         self.complete = False
         entry = self._entries.pop(campaign_id)
+        self._totals.remove(campaign_id)
         self._bytes -= entry.nbytes
 
     def _forget(self) -> None:
@@ -258,6 +274,7 @@ class CampaignCache:
         flight see the new generation and give up."""
         self._entries.clear()
         self._strings = {name: Interner() for name in STRING_COLUMNS}
+        self._totals.clear()
         self._bytes = 0
         self._generation += 1
         self.complete = False
@@ -385,6 +402,7 @@ class CampaignCache:
                         self._too_big.add(campaign_id)
                         continue
                     self._entries[campaign_id] = entry
+                    self._totals.put(campaign_id, entry.totals)
                     self._bytes += entry.nbytes
                 self._evict()
         log.debug("cached %d campaigns (%d events) in %.0f ms", len(wanted), len(rows),
