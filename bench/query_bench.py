@@ -53,7 +53,7 @@ def random_questions(count: int, seed: int = 7) -> list[tuple[str, dict[str, str
 
 
 # -- phases run in a subprocess ------------------------------------------------------
-def phase_generate(data_dir: str, events: int) -> None:
+def phase_generate(data_dir: str, events: int, campaigns: int = 1000) -> None:
     from tqdm import tqdm
 
     from rollup.clickhouse import connect, load_sql
@@ -67,7 +67,8 @@ def phase_generate(data_dir: str, events: int) -> None:
     with tqdm(total=events, unit="ev", unit_scale=True, desc="generate", file=sys.stderr) as bar:
         for start in range(0, events, chunk):
             count = min(chunk, events - start)
-            client.command(sql, parameters={"start": start, "count": count},
+            client.command(sql, parameters={"start": start, "count": count,
+                                            "campaigns": campaigns},
                            settings={"optimize_on_insert": 0})
             bar.update(count)
     # Merge what the bulk load left behind, as in a store that has been running: else
@@ -231,6 +232,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--samples", type=int, default=300, help="questions per endpoint")
+    parser.add_argument("--campaigns", type=int, default=1000, help=argparse.SUPPRESS)
     parser.add_argument("--clients", type=int, default=3, help="load processes for requests/s")
     parser.add_argument("--reuse-data-dir", help="a data dir from an earlier run (skips "
                         "generating; the run adds its live events to it)")
@@ -238,7 +240,7 @@ def main() -> int:
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "generate":
-        phase_generate(args.data_dir, args.events)
+        phase_generate(args.data_dir, args.events, args.campaigns)
         return 0
     if args.phase == "sql":
         phase_sql(args.data_dir, args.samples)

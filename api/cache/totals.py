@@ -13,7 +13,7 @@ range cuts through are computed from their events (exact, as before).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,32 +60,34 @@ def rate_values(table: np.ndarray, rate: Rate) -> list[float | None]:
 
 
 class TotalsTable:
-    """One totals row per held campaign (a slot each), plus each row's finished answer row,
-    built when first asked for and dropped whenever the campaign's totals change."""
+    """One totals row per held campaign (a slot each), plus each row's finished answer row
+    and its JSON object, built when first asked for and dropped whenever the campaign's
+    totals change (so a batch costs only the rows it touched)."""
 
     def __init__(self) -> None:
         self.table = np.zeros((64, WIDTH), dtype=np.int64)
         self.names: list[str | None] = [None] * 64
         self.rows: list[tuple | None] = [None] * 64
+        self.json: list[bytes | None] = [None] * 64
         self.slots: dict[str, int] = {}
         self._free: list[int] = []
         self._ranked: tuple[np.ndarray, np.ndarray] | None = None  # used slots, id ranks
 
     @property
     def nbytes(self) -> int:
-        return self.table.nbytes + 8 * 2 * len(self.names)
+        return self.table.nbytes + 8 * 3 * len(self.names)
 
     def put(self, campaign_id: str, totals: np.ndarray) -> None:
         slot = self.slots.get(campaign_id)
         if slot is None:
             slot = self._allocate(campaign_id)
         self.table[slot] = totals
-        self.rows[slot] = None
+        self.rows[slot] = self.json[slot] = None
 
     def remove(self, campaign_id: str) -> None:
         slot = self.slots.pop(campaign_id, None)
         if slot is not None:
-            self.names[slot] = self.rows[slot] = None
+            self.names[slot] = self.rows[slot] = self.json[slot] = None
             self._free.append(slot)
             self._ranked = None
 
@@ -100,6 +102,7 @@ class TotalsTable:
             self.table = grown
             self.names.extend([None] * size)
             self.rows.extend([None] * size)
+            self.json.extend([None] * size)
             self._free = list(range(2 * size - 1, size - 1, -1))
         slot = self._free.pop()
         self.slots[campaign_id] = slot
@@ -129,6 +132,10 @@ def answer_rows(names: list[str], table: np.ndarray, rates: tuple[Rate, ...],
                     *(rate_values(table, rate) for rate in human_rates), strict=True))
 
 
+# Finished rows and their JSON objects for campaigns (names) and their totals rows.
+Build = Callable[[list[str], np.ndarray], tuple[list[tuple], list[bytes]]]
+
+
 @dataclass
 class AllCampaigns:
     """Every held campaign, read under the cache's locks (see CampaignCache.reading_totals)."""
@@ -142,13 +149,15 @@ class AllCampaigns:
         assert campaign_id is not None
         return HeldCampaign(campaign_id, self.entries[campaign_id], self.strings)
 
-    def whole_rows(self, slots: np.ndarray, build: callable) -> Iterator[tuple]:  # type: ignore[valid-type]
-        """Each slot's finished row over all its events, building the missing ones at once."""
-        rows = self.totals.rows
-        missing = [slot for slot in slots.tolist() if rows[slot] is None]
+    def whole_rows(self, slots: np.ndarray, build: Build) -> tuple[list[tuple], list[bytes]]:
+        """Each slot's finished row over all its events and its JSON object, building the
+        missing ones at once."""
+        totals, wanted = self.totals, slots.tolist()
+        missing = [slot for slot in wanted if totals.rows[slot] is None]
         if missing:
-            built = build([self.totals.names[slot] for slot in missing],
-                          self.totals.table[missing])
-            for slot, row in zip(missing, built, strict=True):
-                rows[slot] = row
-        return (rows[slot] for slot in slots.tolist())
+            rows, encoded = build([totals.names[slot] for slot in missing],
+                                  totals.table[missing])
+            for slot, row, json in zip(missing, rows, encoded, strict=True):
+                totals.rows[slot], totals.json[slot] = row, json
+        return ([totals.rows[slot] for slot in wanted],  # type: ignore[misc]
+                [totals.json[slot] for slot in wanted])  # type: ignore[misc]
