@@ -110,6 +110,30 @@ def add_totals(totals: np.ndarray, flags: np.ndarray, ts: np.ndarray, kind: np.n
     totals[KIND_SLOTS + 5:] = unique[2:]
 
 
+class BatchTotals:
+    """A stored batch's events grouped by campaign (parts, in order): what each part adds
+    to its campaign's totals, computed with one numpy pass per column for the whole batch
+    (numpy calls per campaign are the writer's main cost when a batch spreads over
+    thousands of campaigns); api/cache/totals.py folds them in."""
+
+    def __init__(self, ts: np.ndarray, kind: np.ndarray, machine: np.ndarray,
+                 starts: list[int]) -> None:
+        parts = len(starts)
+        sizes = np.diff(np.append(starts, len(ts)))
+        part_kind = np.repeat(np.arange(parts, dtype=np.uint32) * KIND_SLOTS, sizes) + kind
+        self.counts = np.bincount(part_kind, minlength=parts * KIND_SLOTS).reshape(
+            parts, KIND_SLOTS)[:, 1:]
+        machine_counts = np.bincount(part_kind[machine != 0],
+                                     minlength=parts * KIND_SLOTS).reshape(parts, KIND_SLOTS)
+        self.machine = machine_counts[:, [OPEN, CLICK]]
+        bounds = np.asarray(starts, dtype=np.int64)
+        self.first = np.minimum.reduceat(ts, bounds) if parts else np.empty(0, np.int64)
+        self.last = np.maximum.reduceat(ts, bounds) if parts else np.empty(0, np.int64)
+        self.flags = event_flags(kind, machine)  # per event
+        self.engaged = (np.bincount(np.repeat(np.arange(parts), sizes)[self.flags != 0],
+                                    minlength=parts) > 0).tolist()  # any open or click
+
+
 def new_totals() -> np.ndarray:
     totals = np.zeros(TOTALS_WIDTH, dtype=np.int64)
     totals[KIND_SLOTS + 1] = np.iinfo(np.int64).max  # no first event yet
@@ -161,11 +185,12 @@ def windows_totals(windows: Sequence[Window], recipients: Sequence[int]) -> np.n
 class CampaignEvents:
     """One campaign's events in growable arrays, kept sorted by time lazily. Besides the
     interned numbers, each event carries its recipient's number *within the campaign*
-    (dense, 0..recipients-1), so per-recipient answers are bincounts, not sorts. `totals`
-    (campaign_stats over all its events) and `flags` (per recipient) follow every append."""
+    (dense, 0..recipients-1), so per-recipient answers are bincounts, not sorts. `flags`
+    (per recipient: opened, clicked, as a human or not) follow every append, for the
+    running unique counts of api/cache/totals.py."""
 
     __slots__ = ("columns", "size", "ordered", "local_keys", "local_numbers", "recipients",
-                 "totals", "flags")
+                 "flags")
     TYPES = tuple(np.uint8 if name in ("kind", "machine") else np.uint32
                   for name in Window._fields)
 
@@ -180,10 +205,8 @@ class CampaignEvents:
                         for v, t in zip((*values, local), self.TYPES, strict=True)]
         self.size = len(self.columns[0])
         self.ordered = _in_order(self.columns[0])  # loads arrive sorted by time
-        self.totals = new_totals()
         self.flags = np.zeros(len(self.recipients), dtype=np.uint8)
-        add_totals(self.totals, self.flags, self.columns[0], self.columns[1],
-                   self.columns[5], self.columns[6])
+        self._flag(event_flags(self.columns[1], self.columns[5]), self.columns[6])
 
     @classmethod
     def empty(cls) -> CampaignEvents:
@@ -193,8 +216,41 @@ class CampaignEvents:
     def nbytes(self) -> int:
         # + the Python objects themselves, so even empty campaigns count against the budget
         return (ENTRY_OVERHEAD + sum(c.nbytes for c in self.columns) + self.local_keys.nbytes
-                + self.local_numbers.nbytes + self.recipients.nbytes + self.flags.nbytes
-                + self.totals.nbytes)
+                + self.local_numbers.nbytes + self.recipients.nbytes + self.flags.nbytes)
+
+    def totals(self) -> np.ndarray:
+        """campaign_stats over all its events, as a totals row (api/cache/totals.py)."""
+        n, columns = self.size, self.columns
+        totals = new_totals()
+        if n:
+            totals[:KIND_SLOTS - 1] = np.bincount(columns[1][:n], minlength=KIND_SLOTS)[1:]
+            ts = columns[0][:n]
+            totals[KIND_SLOTS + 1], totals[KIND_SLOTS + 2] = int(ts.min()), int(ts.max())
+            machine = columns[5][:n] != 0
+            totals[KIND_SLOTS + 3] = np.count_nonzero(machine & (columns[1][:n] == OPEN))
+            totals[KIND_SLOTS + 4] = np.count_nonzero(machine & (columns[1][:n] == CLICK))
+        self.put_unique(totals)
+        return totals
+
+    def unique_counts(self) -> np.ndarray:
+        """unique_opens, unique_clicks, unique_human_opens, unique_human_clicks, from the
+        recipients' flags (spare capacity is zeros: it counts in none)."""
+        return np.bincount(self.flags, minlength=16) @ FLAG_BITS
+
+    def put_unique(self, totals: np.ndarray) -> None:
+        unique = self.unique_counts()
+        totals[KIND_SLOTS - 1:KIND_SLOTS + 1] = unique[:2]
+        totals[KIND_SLOTS + 5:] = unique[2:]
+
+    def _flag(self, bits: np.ndarray | None, local: np.ndarray) -> None:
+        """OR each event's bits into its recipient's flags (None: no opens or clicks)."""
+        if len(self.flags) < len(self.recipients):  # grow by doubling: appends are frequent
+            grown = np.zeros(max(len(self.recipients), 2 * len(self.flags)), dtype=np.uint8)
+            grown[:len(self.flags)] = self.flags
+            self.flags = grown
+        if bits is not None:
+            engaged = bits != 0
+            np.bitwise_or.at(self.flags, local[engaged], bits[engaged])
 
     def _local(self, recipients: np.ndarray) -> np.ndarray:
         """Campaign numbers for these interned recipient numbers, numbering new ones."""
@@ -215,7 +271,11 @@ class CampaignEvents:
             self.recipients = np.concatenate([self.recipients, new])
         return local
 
-    def append(self, values: Sequence[np.ndarray]) -> None:
+    def append(self, values: Sequence[np.ndarray], flags: np.ndarray | None | bool = True,
+               ) -> None:
+        """Append events (ts, kind, recipient, email, link, machine); `flags`: their
+        event_flags when the caller has them already, None when none is an open or a
+        click, True to compute them here."""
         values = [*values, self._local(values[2])]
         count = len(values[0])
         end = self.size + count
@@ -233,10 +293,7 @@ class CampaignEvents:
         for column, new in zip(self.columns, values, strict=True):
             column[self.size:end] = new
         self.size = end
-        if len(self.flags) < len(self.recipients):
-            self.flags = np.concatenate([self.flags, np.zeros(
-                len(self.recipients) - len(self.flags), dtype=np.uint8)])
-        add_totals(self.totals, self.flags, values[0], values[1], values[5], values[6])
+        self._flag(event_flags(values[1], values[5]) if flags is True else flags, values[6])
 
     def window(self, start: int, end: int) -> Window:
         """The events with start <= ts <= end, in time order."""

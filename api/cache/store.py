@@ -18,6 +18,7 @@ from api.cache.events import (
     EMPTY,
     KINDS,
     STRING_COLUMNS,
+    BatchTotals,
     CampaignEvents,
     HeldCampaign,
     Interner,
@@ -207,7 +208,7 @@ class CampaignCache:
             for campaign_id in positions:
                 if campaign_id not in entries and self.complete:
                     entry = entries[campaign_id] = CampaignEvents.empty()  # a new campaign
-                    self._totals.put(campaign_id, entry.totals)
+                    self._totals.put(campaign_id, entry.totals())
                     self._bytes += entry.nbytes
                 held.append(campaign_id in entries)
             if not any(held):
@@ -231,6 +232,7 @@ class CampaignCache:
             generation = self._generation
         starts = np.flatnonzero(np.diff(sorted_codes, prepend=-1)).tolist()
         ends = [*starts[1:], len(sorted_codes)]
+        totals = BatchTotals(values[0], values[1], values[5], starts)  # running totals
         names = list(positions)
         campaigns = [names[code] for code in sorted_codes[starts].tolist()]
         # Per campaign under the lock, releasing it every few campaigns so that queries
@@ -240,20 +242,25 @@ class CampaignCache:
             with self._lock:
                 if generation != self._generation:
                     return  # cleared meanwhile
-                for campaign_id, start, end in zip(campaigns[first:first + APPEND_GROUP],
-                                                   starts[first:first + APPEND_GROUP],
-                                                   ends[first:first + APPEND_GROUP],
-                                                   strict=True):
+                appended: list[tuple[str, int, np.ndarray | None]] = []
+                for part, (campaign_id, start, end) in enumerate(zip(
+                        campaigns[first:first + APPEND_GROUP],
+                        starts[first:first + APPEND_GROUP], ends[first:first + APPEND_GROUP],
+                        strict=True), first):
                     entry = entries.get(campaign_id)
                     if entry is None:
                         continue
                     before = entry.nbytes
-                    entry.append([v[start:end] for v in values])
-                    self._totals.put(campaign_id, entry.totals)
+                    entry.append([v[start:end] for v in values], totals.flags[start:end]
+                                 if totals.engaged[part] else None)
                     self._bytes += entry.nbytes - before
                     if entry.size > self.max_campaign_events:
                         self._drop(campaign_id)
                         self._too_big.add(campaign_id)
+                        continue
+                    appended.append((campaign_id, part, entry.unique_counts()
+                                     if totals.engaged[part] else None))
+                self._totals.add(appended, totals)
         with self._lock:
             self._evict()
 
@@ -402,7 +409,7 @@ class CampaignCache:
                         self._too_big.add(campaign_id)
                         continue
                     self._entries[campaign_id] = entry
-                    self._totals.put(campaign_id, entry.totals)
+                    self._totals.put(campaign_id, entry.totals())
                     self._bytes += entry.nbytes
                 self._evict()
         log.debug("cached %d campaigns (%d events) in %.0f ms", len(wanted), len(rows),

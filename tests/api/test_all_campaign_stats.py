@@ -166,7 +166,7 @@ def test_window_totals_equal_each_campaigns_own():
     for entry in entries:  # no range: the running totals
         windows = [entry.window(0, 2**32 - 1)]
         assert windows_totals(windows, [len(entry.recipients)])[0].tolist() == \
-            entry.totals.tolist()
+            entry.totals().tolist()
     for start, end in [(0, 9000), (2000, 2000), (1500, 7000), (4999, 5001)]:
         held = [(e.window(start, end), len(e.recipients)) for e in entries]
         held = [(w, r) for w, r in held if len(w.ts)]
