@@ -80,7 +80,23 @@ def ingest(client, cache, gate: threading.Lock, campaigns: int, rate: float,  # 
             time.sleep(ahead)
 
 
-def phase_measure(data_dir: str, campaigns: int, samples: int, rate: float) -> None:
+def profile(answer, count: int = 10) -> None:  # noqa: ANN001
+    """cProfile of the serving cache's answers, to stderr (where the time goes)."""
+    import cProfile
+    import pstats
+
+    for name, params in zip(QUESTIONS, questions(), strict=True):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(count):
+            answer("cache", params)
+        profiler.disable()
+        print(f"\n--- serving cache, {name}, {count} answers + JSON", file=sys.stderr)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(8)
+
+
+def phase_measure(data_dir: str, campaigns: int, samples: int, rate: float,
+                  profiled: bool) -> None:
     from api.cache import CampaignCache, ClickHouseSource
     from api.formats import render_json
     from api.pipes import PIPES
@@ -143,6 +159,8 @@ def phase_measure(data_dir: str, campaigns: int, samples: int, rate: float) -> N
 
     stop, stats = threading.Event(), {}
     idle = measure()
+    if profiled:
+        profile(path_answer)
     writer = threading.Thread(target=ingest, args=(connect(url), cache, gate, campaigns,
                                                    rate, stop, stats), daemon=True)
     writer.start()
@@ -194,11 +212,13 @@ def main() -> int:
     parser.add_argument("--reuse-data-dir", help="a data dir from an earlier run with the "
                         "same --events/--campaigns (skips generating; grows by the busy "
                         "half's events)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the "
+                        "serving cache's answers (idle) to stderr")
     parser.add_argument("--phase", choices=["measure"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "measure":
-        phase_measure(args.data_dir, args.campaigns, args.samples, args.rate)
+        phase_measure(args.data_dir, args.campaigns, args.samples, args.rate, args.profile)
         return 0
     data_dir = args.reuse_data_dir
     if not data_dir:
@@ -209,7 +229,7 @@ def main() -> int:
                        stdout=subprocess.DEVNULL)
     result = run_phase("--phase", "measure", "--data-dir", data_dir, "--campaigns",
                        str(args.campaigns), "--samples", str(args.samples),
-                       "--rate", str(args.rate))
+                       "--rate", str(args.rate), *(["--profile"] if args.profile else []))
     cache = result["cache"]
     print(f"\n{cache['events']:,} events (after the busy half), {args.campaigns:,} "
           f"campaigns; cache {cache['bytes'] / 2**20:.0f} MiB, warmed up in "

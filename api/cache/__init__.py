@@ -22,8 +22,10 @@ Exactness rests on three rules:
   anything not cached falls back to SQL.
 
 Layout: store.py holds campaigns (budget, eviction, loads, the worker's batches);
-events.py is one campaign's arrays; source.py reads ClickHouse; each pipe module in
-api/pipes/ computes its own answer from what `CampaignCache.reading` hands it.
+events.py is one campaign's arrays; totals.py keeps every held campaign's running
+campaign_stats totals in one table (all-campaign answers without walking each campaign's
+events); source.py reads ClickHouse; each pipe module in api/pipes/ computes its own
+answer from what `CampaignCache.reading` (or `reading_totals`) hands it.
 """
 
 from api.cache.events import HeldCampaign

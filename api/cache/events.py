@@ -92,24 +92,6 @@ def event_flags(kind: np.ndarray, machine: np.ndarray) -> np.ndarray:
             | (clicks & human) * HUMAN_CLICKED).astype(np.uint8)
 
 
-def add_totals(totals: np.ndarray, flags: np.ndarray, ts: np.ndarray, kind: np.ndarray,
-               machine: np.ndarray, local: np.ndarray) -> None:
-    """Fold these events into a campaign's totals row and recipient flags (in place)."""
-    if not len(ts):
-        return
-    counts = np.bincount(kind, minlength=KIND_SLOTS)
-    totals[:KIND_SLOTS - 1] += counts[1:]
-    np.bitwise_or.at(flags, local, event_flags(kind, machine))
-    unique = np.bincount(flags, minlength=16) @ FLAG_BITS
-    totals[KIND_SLOTS - 1:KIND_SLOTS + 1] = unique[:2]
-    totals[KIND_SLOTS + 1] = min(int(totals[KIND_SLOTS + 1]), int(ts.min()))
-    totals[KIND_SLOTS + 2] = max(int(totals[KIND_SLOTS + 2]), int(ts.max()))
-    is_machine = machine != 0
-    totals[KIND_SLOTS + 3] += int(np.count_nonzero(is_machine & (kind == OPEN)))
-    totals[KIND_SLOTS + 4] += int(np.count_nonzero(is_machine & (kind == CLICK)))
-    totals[KIND_SLOTS + 5:] = unique[2:]
-
-
 class BatchTotals:
     """A stored batch's events grouped by campaign (parts, in order): what each part adds
     to its campaign's totals, computed with one numpy pass per column for the whole batch

@@ -22,7 +22,7 @@ from api.cache.events import TOTALS_WIDTH as WIDTH
 from api.cache.events import BatchTotals, CampaignEvents, HeldCampaign, Interner, texts
 from ingest.contract import KIND_SLOTS
 
-# A totals row is campaign_stats' SQL columns after campaign_id (events.add_totals):
+# A totals row is campaign_stats' SQL columns after campaign_id (events.TOTALS_WIDTH):
 # the counts, unique opens and clicks, first and last second, the engagement columns.
 FIRST, LAST = KIND_SLOTS + 1, KIND_SLOTS + 2
 EVENTS = slice(0, KIND_SLOTS - 1)  # the counts: their sum is the events a row covers
@@ -74,10 +74,6 @@ class TotalsTable:
         self.slots: dict[str, int] = {}
         self._free: list[int] = []
         self._ranked: tuple[np.ndarray, np.ndarray] | None = None  # used slots, id ranks
-
-    @property
-    def nbytes(self) -> int:
-        return self.table.nbytes + 8 * 3 * len(self.names)
 
     def put(self, campaign_id: str, totals: np.ndarray) -> None:
         slot = self.slots.get(campaign_id)

@@ -17,7 +17,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.cache.events import CampaignEvents, add_totals, new_totals, windows_totals
+from api.cache.events import (
+    CLICK,
+    FLAG_BITS,
+    KIND_SLOTS,
+    OPEN,
+    CampaignEvents,
+    event_flags,
+    new_totals,
+    windows_totals,
+)
 from api.cache.totals import Rate, TotalsTable, rate_values, round2
 from api.formats import render_json
 from api.params import date_range
@@ -158,6 +167,22 @@ def _campaign(rng: np.random.Generator, events: int) -> CampaignEvents:
     entry = CampaignEvents(chunk(events // 2, 1000, 5000))
     entry.append(chunk(events - events // 2, 0, 9000))  # earlier and later than the load
     return entry
+
+
+def add_totals(totals: np.ndarray, flags: np.ndarray, ts: np.ndarray, kind: np.ndarray,
+               machine: np.ndarray, local: np.ndarray) -> None:
+    """A reference: one window's totals, step by step (ufunc.at for the flags)."""
+    counts = np.bincount(kind, minlength=KIND_SLOTS)
+    totals[:KIND_SLOTS - 1] += counts[1:]
+    np.bitwise_or.at(flags, local, event_flags(kind, machine))
+    unique = np.bincount(flags, minlength=16) @ FLAG_BITS
+    totals[KIND_SLOTS - 1:KIND_SLOTS + 1] = unique[:2]
+    totals[KIND_SLOTS + 1] = min(int(totals[KIND_SLOTS + 1]), int(ts.min()))
+    totals[KIND_SLOTS + 2] = max(int(totals[KIND_SLOTS + 2]), int(ts.max()))
+    is_machine = machine != 0
+    totals[KIND_SLOTS + 3] += int(np.count_nonzero(is_machine & (kind == OPEN)))
+    totals[KIND_SLOTS + 4] += int(np.count_nonzero(is_machine & (kind == CLICK)))
+    totals[KIND_SLOTS + 5:] = unique[2:]
 
 
 def test_window_totals_equal_each_campaigns_own():
