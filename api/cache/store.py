@@ -133,21 +133,9 @@ class CampaignCache:
             yield None if entry is None else HeldCampaign(campaign_id, entry, self._strings)
 
     @contextmanager
-    def reading_all(self) -> Iterator[list[HeldCampaign] | None]:
-        """Every campaign, when the cache holds every campaign stored (see
-        `_check_complete`), never half of a batch; else None."""
-        with self._batch_lock, self._lock:
-            if not (self.active and self.complete):
-                yield None
-                return
-            self.hits += 1
-            yield [HeldCampaign(campaign_id, entry, self._strings)
-                   for campaign_id, entry in self._entries.items()]
-
-    @contextmanager
     def reading_totals(self) -> Iterator[AllCampaigns | None]:
-        """Every campaign's running totals (and events), on the same terms as
-        `reading_all`: only when every campaign stored is held, never half of a batch."""
+        """Every campaign's running totals (and events), only when every campaign stored
+        is held (see `_check_complete`), never half of a batch; else None."""
         with self._batch_lock, self._lock:
             if not (self.active and self.complete):
                 yield None
