@@ -82,7 +82,8 @@ def run_serve(topic: str, total: int, name: str, profile: bool, keep: Path | Non
             result["profile"] = summarize(Path(env["CAMPAIGNS_PROBE_FILE"]))
         log_text = (Path(data_dir) / "serve.log").read_text(errors="replace")
         result["memory_refusals"] = log_text.count("MEMORY_LIMIT_EXCEEDED")
-        result["failed_writes"] = log_text.count("failed (attempt")
+        result["failed_writes"] = (log_text.count("failed (attempt")
+                                   + log_text.count("refused for memory (attempt"))
         ok = True
         return result
     finally:

@@ -8,7 +8,7 @@ The split, for a budget of B MB (`plan(B)`; B = 1024 gives the figures in bracke
   librdkafka, faust, starlette), thread stacks, the engine at rest. It is what
   `campaigns serve` weighs before it consumes anything (measured 460-495 MB).
 * the rest, R = B - 448 [576 MB]:
-  * **ClickHouse**, 55% of R [316 MB]: the embedded engine's `max_server_memory_usage`
+  * **ClickHouse**, 45% of R [259 MB]: the embedded engine's `max_server_memory_usage`
     (everything ClickHouse tracks: inserts and their views, queries, merges, caches).
     Inside it: `max_memory_usage` per query 3/4 of it, merges' soft limit 1/2
     (`merges_mutations_memory_usage_soft_limit`), at most 2 concurrent merges
@@ -16,18 +16,18 @@ The split, for a budget of B MB (`plan(B)`; B = 1024 gives the figures in bracke
     mark and primary-index caches 1/16 each, the index-mark, query-condition and
     compiled-expression caches 1/32 each (ClickHouse's defaults are 5 GB for the first
     three); the uncompressed cache stays off (0, ClickHouse's default).
-  * **the serving cache**, 20% of R [115 MB] (`CAMPAIGNS_API_CACHE_MB` set explicitly
-    overrides it), ~30 bytes per cached event.
-  * **the worker's buffers**, 25% of R [144 MB]: librdkafka's prefetch queue
+  * **the serving cache**, 12% of R [69 MB] (`CAMPAIGNS_API_CACHE_MB` set explicitly
+    overrides it), ~30 bytes per cached event: the most recently active campaigns.
+  * **the worker**, 43% of R [247 MB]: librdkafka's prefetch queue
     (1/8 of it, at most 16 MB [16 MB], `queued.max.messages.kbytes` and
     `fetch.max.bytes`) and the three batches that can be alive at once (being filled,
     planned and waiting, being written) at ~1,000 bytes per event in Python. The batch
     size (`CAMPAIGNS_BATCH_MAX_ROWS`) is also capped so that one insert with its three
-    views (~4 KB per event inside ClickHouse, measured) takes at most half of
-    ClickHouse's share [40,000 rows]. The dedup window (16 bytes per event_id
-    remembered, 80 MB for 5M ids) grows with the event rate times
-    `CAMPAIGNS_DEDUP_WINDOW_SECONDS`, not with the budget; it is the one part not
-    capped here.
+    views (~3.8 KB per event inside ClickHouse, measured) takes at most 40% of
+    ClickHouse's share [28,000 rows], leaving the rest to merges. The rest of this
+    share is for the dedup window (16 bytes per event_id remembered, 80 MB for 5M ids;
+    it grows with the event rate times `CAMPAIGNS_DEDUP_WINDOW_SECONDS`, not with the
+    budget: the one part not capped here) and for the allocators' slack.
 
 Allocators (`configure_allocators`, process-wide, with a budget only): chDB's jemalloc
 returns freed pages at once (`JE_MALLOC_CONF=dirty_decay_ms:0`; ClickHouse's own decay
@@ -109,7 +109,7 @@ class MemoryPlan:
         ch = self.clickhouse_bytes
         return {
             "max_server_memory_usage": ch,
-            "merges_mutations_memory_usage_soft_limit": ch // 4,
+            "merges_mutations_memory_usage_soft_limit": ch // 2,
             "background_merges_mutations_concurrency_ratio": 1,
             "mark_cache_size": ch // 16,
             "primary_index_cache_size": ch // 16,
@@ -159,6 +159,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
 MEMORY_LIMIT_EXCEEDED = 241  # ClickHouse's error code
+MEMORY_RETRY_SECONDS = 0.1  # a refused insert waits this times its attempt number (<= 2 s)
 
 
 def is_memory_refusal(exc: BaseException) -> bool:
