@@ -45,7 +45,8 @@ def percentile(values: list[float], q: float) -> float:
 class Serve:
     """`campaigns serve` in a subprocess on its own data dir, topic and port."""
 
-    def __init__(self, data_dir: str, topic: str, port: int, **env: str) -> None:
+    def __init__(self, data_dir: str, topic: str, port: int, command: list[str] | None = None,
+                 **env: str) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.token = "bench-admin"
         self.env = {**os.environ, "KAFKA_TOPIC": topic, "CAMPAIGNS_DATA_DIR": data_dir,
@@ -53,7 +54,8 @@ class Serve:
                     "CAMPAIGNS_CONSUMER_GROUP": f"bench-{topic}", **env}
         self.env.pop("CLICKHOUSE_URL", None)
         self.log = open(Path(data_dir) / "serve.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "campaigns"), "serve"],
+        command = command or [str(Path(sys.executable).parent / "campaigns"), "serve"]
+        self.proc = subprocess.Popen(command,
                                      env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self.started = time.perf_counter()
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from rollup.clickhouse import use_memory_plan
 from rollup.config import Settings
 from rollup.errors import RollupError
 
@@ -186,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         "emit": cmd_emit, "token": cmd_token, "replay": cmd_replay,
     }
     try:
-        return handlers[args.command](args, Settings.from_env())
+        settings = Settings.from_env()
+        use_memory_plan(settings.memory_plan)  # CAMPAIGNS_MEMORY_MB, for every client
+        return handlers[args.command](args, settings)
     except RollupError as exc:  # configuration, a busy store, an unreachable broker
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ProgrammingError
 
 from rollup.errors import StoreBusy
+from rollup.memory import MemoryPlan, configure_allocators
 
 # Set on every insert: defaults differ across ClickHouse versions, and exactly-once
 # recovery depends on these (see rollup/sink.py).
@@ -25,18 +26,39 @@ INSERT_SETTINGS: dict[str, int] = {
 }
 
 
+# The memory budget's limits (rollup/memory.py), set once per process by
+# `use_memory_plan`: chDB runs one engine per process, started by the first connection
+# with that connection's options, so every connection passes the same ones.
+_engine_options: dict[str, int] = {}
+_query_settings: dict[str, int] = {}
+
+
+def use_memory_plan(plan: MemoryPlan) -> None:
+    """Apply `plan` to every client this process opens from now on. Call it before the
+    first connection: chDB's allocator reads its options when the library loads."""
+    configure_allocators(plan)
+    _engine_options.clear()
+    _engine_options.update(plan.engine_options())
+    _query_settings.clear()
+    _query_settings.update(plan.query_settings())
+
+
 def connect(url: str, database: str | None = None) -> Client:
     """A new client for `url` (chdb:///dir or http(s)://user:pass@host:port/db).
 
     Each client serializes its own queries, so the worker and the API each get one.
     `database` overrides the URL's database (tests use a fresh one each).
     """
-    extra = {"database": database} if database else {}
+    extra: dict = {"database": database} if database else {}
+    if _query_settings:
+        extra["settings"] = dict(_query_settings)
     if url.startswith("chdb:"):
         path = url[len("chdb://"):]
         Path(path).mkdir(parents=True, exist_ok=True)
         _lock_directory(Path(path))
         try:
+            if _engine_options:
+                extra["chdb_options"] = dict(_engine_options)
             return clickhouse_connect.get_client(dsn=url, **extra)
         except ProgrammingError as exc:
             raise StoreBusy(_busy_message(path, str(exc))) from exc

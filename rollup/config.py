@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rollup import memory
 from rollup.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,8 @@ class Settings:
     dedup_window_seconds: int = 24 * 3600
     max_body_bytes: int = 10 * 1024 * 1024
     rate_limit_rps: int = 100
-    api_cache_mb: int = 512
+    memory_mb: int = memory.DEFAULT_MEMORY_MB  # the process's budget (rollup/memory.py); 0: none
+    api_cache_mb: int = memory.plan(memory.DEFAULT_MEMORY_MB).cache_mb
     api_heavy_concurrency: int = 2  # requests doing heavy work (bodies, big answers) at once
     api_max_connections: int = 1000  # beyond it, uvicorn answers 503
     header_timeout_seconds: float = 10.0  # a request head must arrive within this
@@ -73,12 +75,21 @@ class Settings:
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
 
     @property
+    def memory_plan(self) -> memory.MemoryPlan:
+        return memory.plan(self.memory_mb)
+
+    @property
     def is_embedded(self) -> bool:
         return self.effective_clickhouse_url.startswith("chdb:")
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
+        memory_mb = _env_int("CAMPAIGNS_MEMORY_MB", memory.DEFAULT_MEMORY_MB)
+        try:
+            budget = memory.plan(memory_mb)
+        except ValueError as exc:
+            raise ConfigError(f"CAMPAIGNS_MEMORY_MB: {exc}") from exc
         return cls(
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:9092",
             kafka_topic=env.get("KAFKA_TOPIC") or "email_events",
@@ -88,12 +99,13 @@ class Settings:
             api_host=env.get("CAMPAIGNS_API_HOST") or "127.0.0.1",
             api_port=_env_int("CAMPAIGNS_API_PORT", 7181),
             admin_token=env.get("CAMPAIGNS_ADMIN_TOKEN") or None,
-            batch_max_rows=_env_int("CAMPAIGNS_BATCH_MAX_ROWS", 50_000),
+            batch_max_rows=_env_int("CAMPAIGNS_BATCH_MAX_ROWS", budget.batch_max_rows),
             batch_max_delay_ms=_env_int("CAMPAIGNS_BATCH_MAX_DELAY_MS", 250),
             dedup_window_seconds=_env_int("CAMPAIGNS_DEDUP_WINDOW_SECONDS", 24 * 3600),
             max_body_bytes=_env_int("CAMPAIGNS_MAX_BODY_BYTES", 10 * 1024 * 1024),
             rate_limit_rps=_env_int("CAMPAIGNS_RATE_LIMIT_RPS", 100),
-            api_cache_mb=_env_int("CAMPAIGNS_API_CACHE_MB", 512),
+            memory_mb=memory_mb,
+            api_cache_mb=_env_int("CAMPAIGNS_API_CACHE_MB", budget.cache_mb),
             api_heavy_concurrency=max(1, _env_int("CAMPAIGNS_API_HEAVY_CONCURRENCY", 2)),
             api_max_connections=max(1, _env_int("CAMPAIGNS_API_MAX_CONNECTIONS", 1000)),
             header_timeout_seconds=_env_float("CAMPAIGNS_HEADER_TIMEOUT_SECONDS", 10.0),

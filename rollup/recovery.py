@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import time
 
-from rollup.batch import plan_batch
+from rollup.batch import Batch, plan_batch
 from rollup.config import Settings
 from rollup.dedup import SeenEventIds
 from rollup.errors import RecoveryError
+from rollup.memory import is_memory_refusal
 from rollup.sink import ClickHouseSink
 from rollup.topic import read_offset_ranges
 
@@ -31,10 +32,25 @@ def recover(settings: Settings, sink: ClickHouseSink, seen: SeenEventIds,
                            dropped_override=recorded.dropped)
         if batch.token != recorded.token:
             raise RecoveryError(f"rebuilt batch token {batch.token} != {recorded.token}")
-        sink.insert(batch)  # deduplicated by token where it had landed
+        _insert(sink, batch)  # deduplicated by token where it had landed
         seen.add(batch.kept_digests, int(time.time()))
         resent += 1
         log.info("re-sent batch %s (%d records) after restart", batch.token, batch.records)
         for p, (_, last) in recorded.ranges.items():
             resume[p] = max(resume.get(p, -1), last + 1)
     return resume, resent
+
+
+def _insert(sink: ClickHouseSink, batch: Batch) -> None:
+    """Insert; a memory refusal (rollup/memory.py) is waited out, not a crash."""
+    attempt = 0
+    while True:
+        try:
+            return sink.insert(batch)
+        except Exception as exc:
+            attempt += 1
+            if not is_memory_refusal(exc):
+                raise
+            log.warning("re-sending batch %s: ClickHouse is out of memory (attempt %d); "
+                        "retrying", batch.token, attempt)
+            time.sleep(min(0.5 * attempt, 10.0))

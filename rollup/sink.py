@@ -24,6 +24,7 @@ from ingest.contract import FIELDS
 from rollup.batch import QUARANTINE_COLUMNS, Batch
 from rollup.clickhouse import INSERT_SETTINGS, load_sql
 from rollup.dedup import SeenEventIds, digest_ids
+from rollup.memory import MEMORY_RETRY_SECONDS, is_memory_refusal
 
 SQL = Path(__file__).resolve().parent / "sql"
 log = logging.getLogger("campaigns.sink")
@@ -95,16 +96,28 @@ class ClickHouseSink:
 
     def write(self, batch: Batch, retry_delay: float = 0.5, attempts: int | None = None) -> None:
         """Record then insert; retries forever (or `attempts` times) with the same token."""
-        self.record(batch)
+        while True:
+            try:
+                self.record(batch)
+                break
+            except Exception as exc:  # ClickHouse out of memory: backpressure, not a crash
+                if not is_memory_refusal(exc):
+                    raise
+                time.sleep(retry_delay)
         attempt = 0
         while True:
             attempt += 1
             try:
                 self.insert(batch)
                 return
-            except Exception:
+            except Exception as exc:
                 if attempts is not None and attempt >= attempts:
                     raise
+                if is_memory_refusal(exc):  # backpressure (rollup/memory.py): soon freed
+                    log.warning("insert of batch %s refused for memory (attempt %d); "
+                                "retrying", batch.token, attempt)
+                    time.sleep(min(MEMORY_RETRY_SECONDS * attempt, 2.0))
+                    continue
                 log.exception("insert of batch %s failed (attempt %d); retrying", batch.token,
                               attempt)
                 time.sleep(min(retry_delay * attempt, 10.0))

@@ -75,9 +75,10 @@ def consumer_config(settings: Settings, **extra: object) -> dict[str, object]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
-        # Bounded prefetch: memory stays flat whatever the backlog.
-        "queued.max.messages.kbytes": 16384,
-        "fetch.max.bytes": 16777216,
+        # Bounded prefetch: memory stays flat whatever the backlog (sized by the memory
+        # budget, rollup/memory.py: 16 MB at the default).
+        "queued.max.messages.kbytes": settings.memory_plan.prefetch_kbytes,
+        "fetch.max.bytes": settings.memory_plan.prefetch_kbytes * 1024,
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
         "max.poll.interval.ms": 600000,
