@@ -26,9 +26,10 @@ def test_three_workers_in_serve(kafka, topic, tmp_data_dir) -> None:
         serve.wait_for(lambda h: h["worker"]["assigned"] and h["worker"]["running"])
         produce_keyed(kafka, topic, first)
         serve.wait_for(processed(len(first)), timeout=120)
-        health = serve.health()
-        assert health["worker"]["stored_offsets"] == len(first)
-        assert health["cache"]["active"] is False  # three workers split the partitions
+        # Read between rebalances (workers join one by one): everything stored, and the
+        # cache down while three workers split the partitions.
+        serve.wait_for(lambda h: h["worker"]["stored_offsets"] == len(first)
+                       and h["cache"]["active"] is False, timeout=60)
         assert_matches_oracle(serve, first)
 
         # A replay from raw while the second half streams in: every worker pauses for
@@ -46,7 +47,7 @@ def test_three_workers_in_serve(kafka, topic, tmp_data_dir) -> None:
         assert state == "done"
         producer.join(60)
         serve.wait_for(processed(len(lines)), timeout=120)
-        assert serve.health()["worker"]["stored_offsets"] == len(lines)
+        serve.wait_for(lambda h: h["worker"]["stored_offsets"] == len(lines), timeout=60)
         assert_matches_oracle(serve, lines)
         assert_matches_oracle(serve, lines, start_date="2025-05-01 07:12:41",
                               end_date="2025-05-02 18:00:00")

@@ -158,6 +158,11 @@ class RefusingClient:
     def __init__(self, refusals: int, error: str = REFUSAL) -> None:
         self.refusals, self.error, self.inserted = refusals, error, []
 
+    def create_insert_context(self, table: str, column_names: list[str]):  # noqa: ANN201
+        from types import SimpleNamespace  # the sink looks the column types up once
+
+        return SimpleNamespace(column_types=[None] * len(column_names))
+
     def insert(self, table: str, rows, **kwargs) -> None:  # noqa: ANN001, ANN003
         if self.refusals:
             self.refusals -= 1
