@@ -10,7 +10,13 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from api.errors import ApiError
 from api.formats import PipeResult
+from rollup.memory import is_memory_refusal
+
+# A query ClickHouse refuses for memory (CAMPAIGNS_MEMORY_MB, while inserts and merges
+# hold it) is tried again after these pauses, then answered 503 with Retry-After.
+MEMORY_RETRY_PAUSES = (0.05, 0.15, 0.4)
 
 
 class QueryPool:
@@ -30,7 +36,7 @@ class QueryPool:
     def run(self, sql: str, parameters: dict[str, Any]) -> PipeResult:
         started = time.perf_counter()
         with self.client() as client:
-            result = client.query(sql, parameters=parameters)
+            result = self._query(client, sql, parameters)
             names = list(result.column_names)
             types = [t.name for t in result.column_types]
             if not names:
@@ -49,6 +55,22 @@ class QueryPool:
             rows_read=int(summary.get("read_rows", 0) or 0),
             bytes_read=int(summary.get("read_bytes", 0) or 0),
         )
+
+    @staticmethod
+    def _query(client: Client, sql: str, parameters: dict[str, Any]):  # noqa: ANN205
+        attempt = 0
+        while True:
+            try:
+                return client.query(sql, parameters=parameters)
+            except Exception as exc:
+                if not is_memory_refusal(exc):
+                    raise
+                if attempt == len(MEMORY_RETRY_PAUSES):
+                    raise ApiError(503, "ClickHouse is short of memory right now (see "
+                                   "CAMPAIGNS_MEMORY_MB); try again shortly",
+                                   {"Retry-After": "1"}) from exc
+                time.sleep(MEMORY_RETRY_PAUSES[attempt])
+                attempt += 1
 
     def ping(self) -> bool:
         with self.client() as client:

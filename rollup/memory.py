@@ -1,5 +1,5 @@
-"""One memory budget for the process (`CAMPAIGNS_MEMORY_MB`, default 1024), split into
-the limits of its parts.
+"""One memory budget for the process (`CAMPAIGNS_MEMORY_MB`: off by default, 1024 for a
+1 GB host), split into the limits of its parts.
 
 The split, for a budget of B MB (`plan(B)`; B = 1024 gives the figures in brackets):
 
@@ -74,7 +74,10 @@ from dataclasses import dataclass
 log = logging.getLogger("campaigns.memory")
 
 MB = 2**20
-DEFAULT_MEMORY_MB = 1024
+# Off by default: on 2 cores a 1024 MB budget halves ingest throughput (the engine at its
+# memory limit; docs/benchmarks.md, "Bounded memory"), so it is for hosts that must stay
+# under their memory, set explicitly (1024 keeps `campaigns serve` under 1 GB).
+DEFAULT_MEMORY_MB = 0
 FIXED_MB = 448  # chDB's mapped library, the interpreter and libraries (see above)
 MIN_MEMORY_MB = 512  # below it the split leaves ClickHouse too little to insert a batch
 CLICKHOUSE_SHARE = 0.45

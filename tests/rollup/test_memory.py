@@ -19,7 +19,7 @@ MB = 2**20
 
 
 def test_default_budget_split() -> None:
-    plan = memory.plan(memory.DEFAULT_MEMORY_MB)
+    plan = memory.plan(1024)
     assert plan.budget_mb == 1024
     rest = (1024 - memory.FIXED_MB) * MB
     # the shares fit in what the fixed footprint leaves
@@ -71,11 +71,14 @@ def test_too_small_a_budget_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_settings_follow_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CAMPAIGNS_MEMORY_MB", "CAMPAIGNS_API_CACHE_MB", "CAMPAIGNS_BATCH_MAX_ROWS"):
         monkeypatch.delenv(name, raising=False)
-    default = Settings.from_env()
-    assert default.memory_mb == 1024
-    assert default.api_cache_mb == memory.plan(1024).cache_mb
-    assert default.batch_max_rows == memory.plan(1024).batch_max_rows
-    config = consumer_config(default)
+    default = Settings.from_env()  # no budget unless asked for (rollup/memory.py)
+    assert default.memory_mb == 0 and not default.memory_plan.bounded
+    assert (default.api_cache_mb, default.batch_max_rows) == (512, 50_000)
+    monkeypatch.setenv("CAMPAIGNS_MEMORY_MB", "1024")
+    small = Settings.from_env()
+    assert small.api_cache_mb == memory.plan(1024).cache_mb
+    assert small.batch_max_rows == memory.plan(1024).batch_max_rows
+    config = consumer_config(small)
     assert config["queued.max.messages.kbytes"] == memory.plan(1024).prefetch_kbytes
 
     monkeypatch.setenv("CAMPAIGNS_MEMORY_MB", "2048")
