@@ -36,6 +36,9 @@ of 5 s kept 150-500 MB of freed pages resident during a backlog, as inserts free
 4 MB and more on their own, keeps at most 2 arenas, and is trimmed every second (freed
 batches otherwise left 90-140 MB of free heap resident).
 
+The split assumes one ingest worker: with `CAMPAIGNS_WORKERS=N` every worker has its own
+prefetch, batches and dedup window, so the worker share is spent N times (not divided).
+
 `CAMPAIGNS_MEMORY_MB=0` means no budget: ClickHouse's own defaults (a server limit of
 90% of the machine's RAM, 5 GB caches, 4 concurrent merges), the default allocators,
 a 512 MB serving cache, a 16 MB prefetch, 50,000 rows per batch: the behaviour before

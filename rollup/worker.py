@@ -169,7 +169,9 @@ class IngestWorker:
                 self.stats.consumed += len(messages)
                 if self._announce is not None:
                     numbers, self._announce = self._announce, None
-                    self._announce_assignment(consumer, numbers)
+                    if numbers:  # an empty assignment has nothing to announce: its
+                        # revoke already did, and a late "not sole" would race the owner's
+                        self._announce_assignment(consumer, numbers)
                 self._commit_written(consumer)
                 if self._buffer and (buffered >= max_rows
                                      or time.monotonic() - first_at >= max_delay):
@@ -184,10 +186,11 @@ class IngestWorker:
             self.writer.drain()
         finally:
             self.writer.stop()
-            consumer.close()
+            consumer.close()  # revokes what it owns (listeners told in _on_revoke)
             self._consumer = None
-            with self.gate:
-                self.writer.notify_reset(False)
+            if self.stats.positions:  # the close did not revoke: tell them here. Not
+                with self.gate:  # otherwise: a late reset would wipe the next owner's
+                    self.writer.notify_reset(False)
 
     def _refresh_watermarks(self, consumer: Consumer) -> None:
         for p in list(self.stats.positions):

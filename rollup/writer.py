@@ -73,7 +73,10 @@ class BatchWriter:
         self._thread.start()
 
     def stop(self, timeout: float = 120) -> None:
-        self._queue.put(None)
+        try:  # a writer that failed leaves a planned batch in the queue: never wait on it
+            self._queue.put(None, timeout=1 if self._error is not None else timeout)
+        except queue.Full:
+            pass
         self._thread.join(timeout=timeout)
 
     def notify_reset(self, sole_writer: bool) -> None:

@@ -319,10 +319,11 @@ class CampaignCache:
     def _check_complete(self) -> None:
         """Mark the cache complete if it holds every campaign stored (asked under the
         gate, so no batch can add a campaign in between)."""
-        with self._gate:
+        gate = self._gate
+        with gate:
             with self._lock:
-                if not self.active or self._too_big:
-                    return
+                if not self.active or self._too_big or self._gate is not gate:
+                    return  # (ownership moved while waiting: the new owner's warm-up asks)
                 generation = self._generation
             stored = self._source.all_campaigns()
             with self._lock:
@@ -366,10 +367,11 @@ class CampaignCache:
 
     def load(self, campaign_ids: Sequence[str]) -> int:
         """Load these campaigns' events from ClickHouse; returns events loaded."""
-        with self._gate:  # no batch lands between the snapshot and its registration
+        gate = self._gate
+        with gate:  # no batch lands between the snapshot and its registration
             with self._lock:
-                if not self.active:
-                    return 0
+                if not self.active or self._gate is not gate:
+                    return 0  # ownership moved while waiting: the new owner's gate counts
                 generation = self._generation
                 wanted = [c for c in dict.fromkeys(campaign_ids) if c not in self._entries]
             if not wanted:
