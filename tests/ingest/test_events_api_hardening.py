@@ -19,11 +19,11 @@ from tests.support.api import ADMIN_TOKEN, make_client
 from tests.support.strategies import (
     BOM,
     GOOD,
+    REPORTED_CRASHES,
     crafted_messages,
     dumps,
     json_values,
     nested,
-    with_raw_value,
 )
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -190,15 +190,7 @@ def test_gzip_header_is_case_insensitive(api: TestClient, topic_size: TopicSize)
 
 def test_reported_crash_bodies_are_quarantined_not_500(api: TestClient,
                                                        topic_size: TopicSize) -> None:
-    lines = [
-        orjson.dumps(GOOD),
-        b'{"event_id":"a\xff","timestamp":"2025-05-08 13:13:29","event_type":"open",'
-        b'"campaign_id":"camp_8","recipient_id":"user_1"}',
-        with_raw_value("metadata", nested("o" * 5000)),
-        with_raw_value("user_agent", nested("a" * 300)),
-        BOM + orjson.dumps({**GOOD, "event_id": "ev_bom"}),
-    ]
-    status, answer, added = post_and_count(api, topic_size, b"\n".join(lines))
+    status, answer, added = post_and_count(api, topic_size, b"\n".join(REPORTED_CRASHES))
     assert (status, answer, added) == (200, {"successful_rows": 2, "quarantined_rows": 3}, 5)
 
 

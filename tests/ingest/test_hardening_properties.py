@@ -15,6 +15,7 @@ from tests.support.strategies import (
     BOM,
     GOOD,
     NOW,
+    REPORTED_CRASHES,
     TARGET_FIELDS,
     assert_utf8,
     check_result,
@@ -175,12 +176,7 @@ def test_plan_batch_with_crafted_poison_only(values: list[bytes]) -> None:
 
 def test_plan_batch_with_the_reported_crashes() -> None:
     values: list[bytes | None] = [
-        orjson.dumps(GOOD),
-        b'{"event_id":"a\xff","timestamp":"2025-05-08 13:13:29","event_type":"open",'
-        b'"campaign_id":"camp_8","recipient_id":"user_1"}',
-        with_raw_value("metadata", nested("o" * 5000)),
-        with_raw_value("user_agent", nested("a" * 300)),
-        BOM + orjson.dumps({**GOOD, "event_id": "ev_bom"}),
+        *REPORTED_CRASHES,
         orjson.dumps(GOOD),  # a retry
         None,
     ]

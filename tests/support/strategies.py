@@ -69,6 +69,18 @@ def nested(kinds: str) -> bytes:
     return opening + b"1" + closing
 
 
+# The bodies that crashed the worker or the Events API before issue #9, in report order:
+# a good event, invalid UTF-8, nesting past orjson's limits, a BOM-prefixed good event.
+REPORTED_CRASHES: list[bytes] = [
+    orjson.dumps(GOOD),
+    b'{"event_id":"a\xff","timestamp":"2025-05-08 13:13:29","event_type":"open",'
+    b'"campaign_id":"camp_8","recipient_id":"user_1"}',
+    with_raw_value("metadata", nested("o" * 5000)),
+    with_raw_value("user_agent", nested("a" * 300)),
+    BOM + orjson.dumps({**GOOD, "event_id": "ev_bom"}),
+]
+
+
 depths = st.one_of(st.integers(1, 300), st.integers(250, 260), st.integers(1000, 1100),
                    st.integers(1, 6000))
 nested_values = st.builds(
