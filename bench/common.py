@@ -12,9 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from rollup.config import Settings
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+BOOTSTRAP = Settings.from_env().kafka_bootstrap_servers  # the one reader of the environment
 TYPES = ["send"] * 35 + ["delivered"] * 33 + ["open"] * 20 + ["click"] * 8 + ["bounce"] * 2 + \
     ["unsubscribe", "complaint"]
 

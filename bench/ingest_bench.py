@@ -34,8 +34,9 @@ from deploy.kafka import create_topic  # noqa: E402
 from ingest.emit import emit  # noqa: E402
 from ingest.producer import EventProducer, producer_config  # noqa: E402
 from ingest.synthetic import generate  # noqa: E402
+from rollup.config import Settings
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+BOOTSTRAP = Settings.from_env().kafka_bootstrap_servers  # the one reader of the environment
 
 
 def bare_producer(lines: list[bytes], topic: str, keys: list[bytes] | None = None) -> float:

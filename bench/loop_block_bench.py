@@ -29,8 +29,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deploy.kafka import create_topic  # noqa: E402
+from rollup.config import Settings
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+BOOTSTRAP = Settings.from_env().kafka_bootstrap_servers  # the one reader of the environment
 
 
 def lines(count: int, prefix: str) -> bytes:

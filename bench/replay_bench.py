@@ -273,7 +273,7 @@ def main() -> int:
               f"{len(partitions)} month partitions, {parts} active parts; "
               f"load average {os.getloadavg()}", file=sys.stderr)
 
-        settings = Settings(clickhouse_url=url)
+        settings = Settings.from_env(clickhouse_url=url)
         results = []
         for round_no in range(1, args.rounds + 1):
             ceiling = engine_ceiling(client)

@@ -5,8 +5,9 @@
     python -m deploy.kafka down     # stop the broker started by `up` (pidfile)
     python -m deploy.kafka status
 
-The broker binds to 127.0.0.1 only; its jars, data, logs and pidfile live under
-$CAMPAIGNS_DATA_DIR/kafka (default var/kafka). `up` twice is harmless.
+The broker binds to 127.0.0.1 only, on the port of KAFKA_BOOTSTRAP_SERVERS; its data,
+logs and pidfile live under $CAMPAIGNS_DATA_DIR/kafka (default var/kafka), its jars under
+var/kafka. `up` twice is harmless.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from rollup.config import REPO_ROOT, Settings
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
+JARS_DIR = REPO_ROOT / "var" / "kafka"
 TOPIC_PARTITIONS = 6
 
 
@@ -41,7 +43,9 @@ class Broker:
         self.settings = settings
         self.home = settings.data_dir / "kafka"
         self.version = kafka_version()
-        self.lib = self.home / f"lib-{self.version}"
+        # The jars are a download cache, shared by every data directory (the test broker
+        # of `make test` keeps its data apart from `make run`'s but fetches nothing twice).
+        self.lib = JARS_DIR / f"lib-{self.version}"
         self.data = self.home / "data"
         self.logs = self.home / "logs"
         self.pidfile = self.home / "kafka.pid"

@@ -3,7 +3,6 @@ they fail, never skip, when it is not reachable."""
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -14,9 +13,10 @@ from confluent_kafka.admin import AdminClient
 
 from deploy.kafka import create_topic
 from rollup.clickhouse import connect
+from rollup.config import Settings
 from rollup.migrate import migrate
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+BOOTSTRAP = Settings.from_env().kafka_bootstrap_servers  # the one reader of the environment
 
 
 @pytest.fixture(scope="session")

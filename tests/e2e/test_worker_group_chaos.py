@@ -90,7 +90,7 @@ def test_workers_vanish_join_and_leave_and_every_number_stays_exact(
     # Campaigns follow each other in time: shuffled, every partition gets traffic all along
     # (and everything arrives out of order).
     rng.shuffle(lines)
-    settings = Settings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+    settings = Settings.from_env(kafka_bootstrap_servers=kafka, kafka_topic=topic,
                         consumer_group=f"group-{topic}", clickhouse_url=ch_url,
                         batch_max_rows=2000, batch_max_delay_ms=100)
 

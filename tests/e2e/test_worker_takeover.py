@@ -43,7 +43,7 @@ def handled(*workers: IngestWorker) -> int:
 
 
 def test_a_taken_over_partition_keeps_dropping_retries(kafka, topic, ch, ch_url, database):
-    settings = Settings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+    settings = Settings.from_env(kafka_bootstrap_servers=kafka, kafka_topic=topic,
                         consumer_group=f"takeover-{topic}", clickhouse_url=ch_url,
                         batch_max_rows=500, batch_max_delay_ms=50)
     workers = [IngestWorker(settings, connect(ch_url, database)) for _ in range(2)]

@@ -30,7 +30,7 @@ def test_all_gates_holds_every_worker_gate_and_releases_them():
 
 
 def test_group_stats_sum_the_workers():
-    group = WorkerGroup(Settings(), lambda: FakeClient(), size=3)  # type: ignore[arg-type]
+    group = WorkerGroup(Settings.from_env(), lambda: FakeClient(), size=3)  # type: ignore[arg-type]
     assert isinstance(group.stats, GroupStats)
     a, b, c = (w.stats for w in group.workers)
     a.inserted, b.inserted, c.inserted = 5, 7, 0
@@ -52,5 +52,5 @@ def test_group_stats_sum_the_workers():
 
 
 def test_one_worker_is_reported_as_itself():
-    group = WorkerGroup(Settings(workers=1), lambda: FakeClient())  # type: ignore[arg-type]
+    group = WorkerGroup(Settings.from_env(workers=1), lambda: FakeClient())  # type: ignore[arg-type]
     assert group.stats is group.workers[0].stats

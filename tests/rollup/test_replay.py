@@ -63,7 +63,7 @@ def test_interrupted_replay_leaves_live_rollups_untouched(ch, ch_url, database, 
     query = ("SELECT campaign_id, sum(sends), sum(opens), uniqExactMerge(unique_opens) "
              "FROM campaign_hourly GROUP BY campaign_id ORDER BY campaign_id")
     before = ch.query(query).result_rows
-    settings = Settings(data_dir=tmp_path, clickhouse_url=ch_url)
+    settings = Settings.from_env(data_dir=tmp_path, clickhouse_url=ch_url)
 
     def explode(*_args: object) -> None:
         raise KeyboardInterrupt("interrupted")

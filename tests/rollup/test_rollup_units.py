@@ -130,7 +130,7 @@ def test_recovery_completes_a_batch_that_landed_in_part(ch, ch_url, database, ka
     for value in values:
         producer.produce(topic, value, partition=0, timestamp=now_ms)
     assert producer.flush(30) == 0
-    settings = Settings(kafka_bootstrap_servers=kafka, kafka_topic=topic,
+    settings = Settings.from_env(kafka_bootstrap_servers=kafka, kafka_topic=topic,
                         consumer_group=f"g-{topic}", clickhouse_url=ch_url)
     sink = ClickHouseSink(ch, topic)
     batch = plan_batch(topic, [KafkaRecord(0, i, v, now_ms) for i, v in enumerate(values)],

@@ -24,7 +24,7 @@ ADMIN_TOKEN = "admin-secret-long-enough-for-hs256-keys"
 def make_client(ch_url: str, database: str, data_dir: Path, cache: CampaignCache | None = None,
                 **settings: object) -> TestClient:
     """The API as the composition root builds it, over one test database."""
-    config = Settings(data_dir=data_dir, clickhouse_url=ch_url, admin_token=ADMIN_TOKEN,
+    config = Settings.from_env(data_dir=data_dir, clickhouse_url=ch_url, admin_token=ADMIN_TOKEN,
                       **settings)
     token_store(config).ensure_admin(ADMIN_TOKEN)
     state = build_api_state(config, QueryPool(lambda: connect(ch_url, database), 2),
