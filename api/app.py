@@ -45,6 +45,7 @@ log = logging.getLogger("campaigns.api")
 T = TypeVar("T")
 INLINE_ROWS = 2_000  # answers up to this many rows are finished and rendered on the loop
 SQL_DIR = Path(__file__).resolve().parent / "sql"
+ENGINE_HEADER = "X-Campaigns-Engine"  # which engine answered a pipe: cache or sql
 
 
 @dataclass
@@ -132,7 +133,7 @@ async def pipe_endpoint(request: Request) -> Response:
 
 
 def _finish_and_render(plan: Plan, result: PipeResult, fmt: str) -> bytes:
-    if plan.finish is not None:
+    if plan.finish is not None and not result.finished:
         result = plan.finish(result)
     return RENDERERS[fmt][0](result)
 
@@ -143,7 +144,7 @@ async def _answer(state: ApiState, plan: Plan, fmt: str) -> Response:
     small. A ParameterError from finishing (an answer over its bound) is a 400."""
     result = None
     if plan.cached is not None and state.cache is not None:
-        result = plan.cached(state.cache)
+        result = plan.cache_answer(state.cache)
     if result is None:
         sql = load_sql(plan.sql_path)
         result = await anyio.to_thread.run_sync(state.pool.run, sql, plan.parameters)
@@ -152,7 +153,8 @@ async def _answer(state: ApiState, plan: Plan, fmt: str) -> Response:
     else:
         answered = result
         body = await state.offload(lambda: _finish_and_render(plan, answered, fmt))
-    return Response(body, media_type=RENDERERS[fmt][1])
+    return Response(body, media_type=RENDERERS[fmt][1],
+                    headers={ENGINE_HEADER: result.engine})
 
 
 async def events_endpoint(request: Request) -> Response:

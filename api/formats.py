@@ -22,6 +22,9 @@ class PipeResult:
     # Each row already rendered as its JSON object, when the answer's maker keeps them (the
     # serving cache's all-campaign campaign_stats): rendering then joins them.
     json_rows: list[bytes] | None = None
+    engine: str = "sql"  # which engine answered: "sql" or "cache" (X-Campaigns-Engine)
+    # The maker already put the rates in (api.pipes.finish, run over its own kept rows).
+    finished: bool = False
 
     def rendered_rows(self) -> list[bytes] | None:
         return self.json_rows if self.json_rows is not None and len(

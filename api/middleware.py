@@ -81,7 +81,7 @@ class ScopedCORSMiddleware:
             app, allow_origins=allow_origins, allow_methods=["GET"],
             allow_headers=["Authorization", "Content-Type"], allow_credentials=False,
             expose_headers=["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
-                            "Retry-After"],
+                            "Retry-After", "X-Campaigns-Engine"],
             max_age=600,
         )
         self.enabled = bool(allow_origins)

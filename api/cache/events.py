@@ -10,7 +10,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from api.cache.kernel import Grouping, aggregate, bit_counts, event_mask
 from ingest.contract import EVENT_TYPES, KIND_CODES, KIND_SLOTS
+from rollup.metrics import CAMPAIGN
 
 KINDS = KIND_CODES  # event type -> code (ingest.contract; sql/campaign_events.sql agrees)
 OPEN, CLICK = KINDS["open"], KINDS["click"]
@@ -76,92 +78,78 @@ class Window(NamedTuple):
     local: np.ndarray  # the recipient's dense number within the campaign
 
 
-# Per recipient of a campaign, what it did (api/cache/totals.py: the four unique counts).
-OPENED, CLICKED, HUMAN_OPENED, HUMAN_CLICKED = 1, 2, 4, 8
-# For each flags byte (0..15), which of the four it counts in: bincount(flags) @ FLAG_BITS.
-FLAG_BITS = np.array([[(value >> bit) & 1 for bit in range(4)] for value in range(16)],
-                     dtype=np.int64)
-TOTALS_WIDTH = KIND_SLOTS + 7  # api/cache/totals.py's row: counts, uniques, times, machine
+# A running-totals row (api/cache/totals.py) holds campaign_stats' metrics, by name, in
+# the declared order (rollup/metrics.py CAMPAIGN); times as epoch seconds.
+TOTALS = CAMPAIGN.metrics
+TOTALS_COLUMN = {metric.name: i for i, metric in enumerate(TOTALS)}
+TOTALS_WIDTH = len(TOTALS)
+# Per recipient of a campaign, a flags byte: bit i set when it has an event that the i-th
+# distinct-recipients metric counts (for the running unique counts).
+UNIQUE_METRICS = tuple(m for m in TOTALS if m.aggregate == "distinct_recipients")
+UNIQUE_NAMES = tuple(m.name for m in UNIQUE_METRICS)
+SUMMED = tuple(m for m in TOTALS if m.aggregate != "distinct_recipients")  # batches add these
 
 
 def event_flags(kind: np.ndarray, machine: np.ndarray) -> np.ndarray:
-    """Each event's OPENED/CLICKED (and HUMAN_*) bits."""
-    opens, clicks = kind == OPEN, kind == CLICK
-    human = machine == 0
-    return (opens * OPENED | clicks * CLICKED | (opens & human) * HUMAN_OPENED
-            | (clicks & human) * HUMAN_CLICKED).astype(np.uint8)
+    """Each event's bits, one per distinct-recipients metric that counts it."""
+    flags = np.zeros(len(kind), dtype=np.uint8)
+    for bit, metric in enumerate(UNIQUE_METRICS):
+        mask = event_mask(metric, kind, machine)
+        flags |= (mask if mask is not None else True) * np.uint8(1 << bit)
+    return flags
+
+
+def totals_table(values: dict[str, np.ndarray], rows: int) -> np.ndarray:
+    """Kernel values (by name) as totals rows."""
+    table = np.empty((rows, TOTALS_WIDTH), dtype=np.int64)
+    for name, column in TOTALS_COLUMN.items():
+        table[:, column] = values[name]
+    return table
 
 
 class BatchTotals:
     """A stored batch's events grouped by campaign (parts, in order): what each part adds
-    to its campaign's totals, computed with one numpy pass per column for the whole batch
-    (numpy calls per campaign are the writer's main cost when a batch spreads over
-    thousands of campaigns); api/cache/totals.py folds them in."""
+    to its campaign's totals (the kernel, a group per part: one numpy pass per column for
+    the whole batch, since numpy calls per campaign are the writer's main cost when a batch
+    spreads over thousands of campaigns); api/cache/totals.py folds them in."""
 
     def __init__(self, ts: np.ndarray, kind: np.ndarray, machine: np.ndarray,
                  starts: list[int]) -> None:
         parts = len(starts)
         sizes = np.diff(np.append(starts, len(ts)))
-        part_kind = np.repeat(np.arange(parts, dtype=np.uint32) * KIND_SLOTS, sizes) + kind
-        self.counts = np.bincount(part_kind, minlength=parts * KIND_SLOTS).reshape(
-            parts, KIND_SLOTS)[:, 1:]
-        machine_counts = np.bincount(part_kind[machine != 0],
-                                     minlength=parts * KIND_SLOTS).reshape(parts, KIND_SLOTS)
-        self.machine = machine_counts[:, [OPEN, CLICK]]
-        bounds = np.asarray(starts, dtype=np.int64)
-        self.first = np.minimum.reduceat(ts, bounds) if parts else np.empty(0, np.int64)
-        self.last = np.maximum.reduceat(ts, bounds) if parts else np.empty(0, np.int64)
+        group = np.repeat(np.arange(parts, dtype=np.int64), sizes)
+        self.values = aggregate(SUMMED, kind, machine, group, ts, Grouping(
+            parts, group, np.asarray(starts, dtype=np.int64))) if parts else {}
         self.flags = event_flags(kind, machine)  # per event
-        self.engaged = (np.bincount(np.repeat(np.arange(parts), sizes)[self.flags != 0],
-                                    minlength=parts) > 0).tolist()  # any open or click
+        self.engaged = (np.bincount(group[self.flags != 0], minlength=parts) > 0).tolist()
 
 
 def new_totals() -> np.ndarray:
     totals = np.zeros(TOTALS_WIDTH, dtype=np.int64)
-    totals[KIND_SLOTS + 1] = np.iinfo(np.int64).max  # no first event yet
-    totals[KIND_SLOTS + 2] = -1
+    for metric in TOTALS:  # no event yet
+        if metric.aggregate == "first_time":
+            totals[TOTALS_COLUMN[metric.name]] = np.iinfo(np.int64).max
+        elif metric.aggregate == "last_time":
+            totals[TOTALS_COLUMN[metric.name]] = -1
     return totals
 
 
 def windows_totals(windows: Sequence[Window], recipients: Sequence[int]) -> np.ndarray:
     """The totals rows of many campaigns' windows (each time-ordered, with at least one
-    event; `recipients`: each campaign's recipient count), in one pass per column over
-    all their events, not a dozen numpy calls per campaign. (uint32 throughout: numpy's
-    int64 repeat/gather over the same events took several times longer.)"""
+    event; `recipients`: each campaign's recipient count): the kernel over all their events
+    at once, a group per campaign, recipients numbered per (campaign, recipient) pair."""
     n = len(windows)
     sizes = np.array([len(w.ts) for w in windows], dtype=np.int64)
-    ends = np.cumsum(sizes)
-    kind = np.concatenate([w.kind for w in windows])
-    totals = np.empty((n, TOTALS_WIDTH), dtype=np.int64)
-    owner_kind = np.repeat(np.arange(n, dtype=np.uint32) * KIND_SLOTS, sizes) + kind
-    counts = np.bincount(owner_kind, minlength=n * KIND_SLOTS).reshape(n, KIND_SLOTS)
-    totals[:, :KIND_SLOTS - 1] = counts[:, 1:]
-    ts = np.concatenate([w.ts for w in windows])
-    totals[:, KIND_SLOTS + 1] = ts[ends - sizes]  # windows are in time order
-    totals[:, KIND_SLOTS + 2] = ts[ends - 1]
-    machine = np.concatenate([w.machine for w in windows]) != 0
-    machine_kind = np.bincount(owner_kind[machine], minlength=n * KIND_SLOTS).reshape(
-        n, KIND_SLOTS)
-    totals[:, KIND_SLOTS + 3] = machine_kind[:, OPEN]
-    totals[:, KIND_SLOTS + 4] = machine_kind[:, CLICK]
-    # Unique counts: (campaign, recipient) pairs numbered densely across the windows; each
-    # pair's flags, then per campaign how many pairs have each flag.
-    first_pair = np.zeros(n, dtype=np.uint32)
+    owner = np.repeat(np.arange(n, dtype=np.int64), sizes)
+    first_pair = np.zeros(n, dtype=np.int64)
     first_pair[1:] = np.cumsum(recipients[:-1])
     pair = np.concatenate([w.local for w in windows]) + np.repeat(first_pair, sizes)
-    pairs = int(first_pair[-1]) + int(recipients[-1])
-    flags = np.zeros(pairs, dtype=np.uint8)
-    opens, clicks = kind == OPEN, kind == CLICK
-    for bit, chosen in ((OPENED, opens), (CLICKED, clicks),
-                        (HUMAN_OPENED, opens & ~machine), (HUMAN_CLICKED, clicks & ~machine)):
-        marked = pair[chosen]
-        flags[marked] |= bit  # duplicates set the same bit: no need for ufunc.at
-    pair_owner = np.repeat(np.arange(n, dtype=np.uint32) * 16,
-                           np.asarray(recipients, dtype=np.int64))
-    unique = np.bincount(pair_owner + flags, minlength=n * 16).reshape(n, 16) @ FLAG_BITS
-    totals[:, KIND_SLOTS - 1:KIND_SLOTS + 1] = unique[:, :2]
-    totals[:, KIND_SLOTS + 5:] = unique[:, 2:]
-    return totals
+    pair_owner = np.repeat(np.arange(n, dtype=np.int64), np.asarray(recipients, np.int64))
+    values = aggregate(TOTALS, np.concatenate([w.kind for w in windows]),
+                       np.concatenate([w.machine for w in windows]), pair,
+                       np.concatenate([w.ts for w in windows]),
+                       Grouping(n, owner, np.cumsum(sizes) - sizes, 0, pair, pair_owner))
+    return totals_table(values, n)
 
 
 class CampaignEvents:
@@ -201,28 +189,23 @@ class CampaignEvents:
                 + self.local_numbers.nbytes + self.recipients.nbytes + self.flags.nbytes)
 
     def totals(self) -> np.ndarray:
-        """campaign_stats over all its events, as a totals row (api/cache/totals.py)."""
-        n, columns = self.size, self.columns
+        """campaign_stats over all its events, as a totals row (api/cache/totals.py): the
+        kernel over its events (in any order: one run), unique counts from the flags."""
         totals = new_totals()
-        if n:
-            totals[:KIND_SLOTS - 1] = np.bincount(columns[1][:n], minlength=KIND_SLOTS)[1:]
-            ts = columns[0][:n]
-            totals[KIND_SLOTS + 1], totals[KIND_SLOTS + 2] = int(ts.min()), int(ts.max())
-            machine = columns[5][:n] != 0
-            totals[KIND_SLOTS + 3] = np.count_nonzero(machine & (columns[1][:n] == OPEN))
-            totals[KIND_SLOTS + 4] = np.count_nonzero(machine & (columns[1][:n] == CLICK))
-        self.put_unique(totals)
+        if self.size:
+            n, columns = self.size, self.columns
+            values = aggregate(SUMMED, columns[1][:n], columns[5][:n], columns[6][:n],
+                               columns[0][:n], Grouping(runs=np.zeros(1, dtype=np.int64)))
+            for name, value in values.items():
+                totals[TOTALS_COLUMN[name]] = value[0]
+        totals[[TOTALS_COLUMN[name] for name in UNIQUE_NAMES]] = self.unique_counts()
         return totals
 
     def unique_counts(self) -> np.ndarray:
-        """unique_opens, unique_clicks, unique_human_opens, unique_human_clicks, from the
-        recipients' flags (spare capacity is zeros: it counts in none)."""
-        return np.bincount(self.flags, minlength=16) @ FLAG_BITS
-
-    def put_unique(self, totals: np.ndarray) -> None:
-        unique = self.unique_counts()
-        totals[KIND_SLOTS - 1:KIND_SLOTS + 1] = unique[:2]
-        totals[KIND_SLOTS + 5:] = unique[2:]
+        """The distinct-recipients metrics (UNIQUE_NAMES' order) from the recipients'
+        flags (spare capacity is zeros: it counts in none)."""
+        counts = bit_counts(UNIQUE_NAMES, self.flags, None, 1)
+        return np.array([counts[name][0] for name in UNIQUE_NAMES], dtype=np.int64)
 
     def _flag(self, bits: np.ndarray | None, local: np.ndarray) -> None:
         """OR each event's bits into its recipient's flags (None: no opens or clicks)."""

@@ -18,47 +18,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from api.cache.events import TOTALS_WIDTH as WIDTH
-from api.cache.events import BatchTotals, CampaignEvents, HeldCampaign, Interner, texts
-from ingest.contract import KIND_SLOTS
+from api.cache.events import (
+    TOTALS_COLUMN,
+    TOTALS_WIDTH,
+    UNIQUE_NAMES,
+    BatchTotals,
+    CampaignEvents,
+    HeldCampaign,
+    Interner,
+    texts,
+)
+from api.finish import rate_values
+from rollup.metrics import CAMPAIGN
 
-# A totals row is campaign_stats' SQL columns after campaign_id (events.TOTALS_WIDTH):
-# the counts, unique opens and clicks, first and last second, the engagement columns.
-FIRST, LAST = KIND_SLOTS + 1, KIND_SLOTS + 2
-EVENTS = slice(0, KIND_SLOTS - 1)  # the counts: their sum is the events a row covers
-# the four unique counts' columns, in CampaignEvents.unique_counts' order
-UNIQUE = [KIND_SLOTS - 1, KIND_SLOTS, KIND_SLOTS + 5, KIND_SLOTS + 6]
-
-
-@dataclass(frozen=True)
-class Rate:
-    numerator: int  # totals column
-    denominator: int
-
-
-def round2(values: np.ndarray) -> np.ndarray:
-    """round(v, 2) for many floats, equal to Python's: rint(v * 100) / 100 agrees with it
-    except where v * 100 is within float error of a tie, and those few go through round()."""
-    scaled = values * 100
-    out = np.rint(scaled) / 100
-    near = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
-    near |= ~(np.abs(scaled) < 1e12)  # too big for the tolerance above (or not finite)
-    for i in np.flatnonzero(near).tolist():
-        out[i] = round(float(values[i]), 2)
-    return out
-
-
-def rate_values(table: np.ndarray, rate: Rate) -> list[float | None]:
-    """round(numerator / denominator * 100, 2) per row, None where the denominator is 0
-    (what api.pipes.base.add_rates computes row by row)."""
-    numerator, denominator = table[:, rate.numerator], table[:, rate.denominator]
-    zero = denominator == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = round2(numerator / np.where(zero, 1, denominator) * 100)
-    out: list[float | None] = values.tolist()
-    for i in np.flatnonzero(zero).tolist():
-        out[i] = None
-    return out
+WIDTH = TOTALS_WIDTH
+# A totals row holds campaign_stats' metrics by name (api/cache/events.py TOTALS).
+FIRST, LAST = TOTALS_COLUMN["campaign_start"], TOTALS_COLUMN["last_activity"]
+# The counts of each event type (every event, machine or not): their sum is the events a
+# row covers.
+EVENTS = [TOTALS_COLUMN[m.name] for m in CAMPAIGN.metrics
+          if m.aggregate == "count" and m.machine is None and m.kind is not None]
+UNIQUE = [TOTALS_COLUMN[name] for name in UNIQUE_NAMES]
+_MIN = {TOTALS_COLUMN[m.name] for m in CAMPAIGN.metrics if m.aggregate == "first_time"}
+_MAX = {TOTALS_COLUMN[m.name] for m in CAMPAIGN.metrics if m.aggregate == "last_time"}
 
 
 class TotalsTable:
@@ -92,10 +74,14 @@ class TotalsTable:
         slots = [self.slots[campaign_id] for campaign_id, _, _ in parts]
         at = [part for _, part, _ in parts]
         table = self.table
-        table[slots, :KIND_SLOTS - 1] += batch.counts[at]
-        table[slots, FIRST] = np.minimum(table[slots, FIRST], batch.first[at])
-        table[slots, LAST] = np.maximum(table[slots, LAST], batch.last[at])
-        table[slots, KIND_SLOTS + 3:KIND_SLOTS + 5] += batch.machine[at]
+        for name, values in batch.values.items():
+            column = TOTALS_COLUMN[name]
+            if column in _MIN:
+                table[slots, column] = np.minimum(table[slots, column], values[at])
+            elif column in _MAX:
+                table[slots, column] = np.maximum(table[slots, column], values[at])
+            else:
+                table[slots, column] += values[at]
         engaged = [(slot, unique) for slot, (_, _, unique) in zip(slots, parts, strict=True)
                    if unique is not None]
         if engaged:
@@ -139,16 +125,19 @@ class TotalsTable:
         return self._ranked
 
 
-def answer_rows(names: list[str], table: np.ndarray, rates: tuple[Rate, ...],
-                human_rates: tuple[Rate, ...]) -> list[tuple]:
-    """Finished campaign_stats rows (rates and time text included) for these totals rows,
-    in one pass per column instead of one Python step per value."""
-    columns = table.T.tolist()
-    times = texts(table[:, FIRST:LAST + 1].ravel())
-    return list(zip(names, *columns[:FIRST],
-                    *(rate_values(table, rate) for rate in rates),
-                    times[0::2], times[1::2], *columns[LAST + 1:],
-                    *(rate_values(table, rate) for rate in human_rates), strict=True))
+def answer_rows(names: list[str], table: np.ndarray) -> list[tuple]:
+    """Finished campaign_stats rows (CAMPAIGN's columns, rates by the one finisher, times
+    as text) for these totals rows, one pass per column instead of one step per value."""
+    columns: dict[str, list] = {}
+    for metric in CAMPAIGN.metrics:
+        column = TOTALS_COLUMN[metric.name]
+        columns[metric.name] = texts(table[:, column]) if metric.sql_type == "DateTime" \
+            else table[:, column].tolist()
+    for rate in CAMPAIGN.rates:
+        columns[rate.name] = rate_values(table[:, TOTALS_COLUMN[rate.numerator]],
+                                         table[:, TOTALS_COLUMN[rate.denominator]],
+                                         rate.decimals)
+    return list(zip(names, *(columns[name] for name in CAMPAIGN.columns), strict=True))
 
 
 # Finished rows and their JSON objects for campaigns (names) and their totals rows.

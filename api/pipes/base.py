@@ -12,10 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from api.cache import CampaignCache
-from api.cache.events import CLICK, OPEN, distinct
+from api.cache.answers import CacheQuery, answer
+from api.finish import Columns
 from api.formats import PipeResult
 from api.params import (
     MAX_EPOCH,
@@ -28,31 +27,14 @@ from api.params import (
     get_string,
     whole_hours,
 )
-from ingest.contract import COUNT_COLUMNS, format_timestamp
+from ingest.contract import format_timestamp
+from rollup.metrics import Layout
 
 PIPES_DIR = Path(__file__).resolve().parent
 Finish = Callable[[PipeResult], PipeResult]
 # Answers from the serving cache, or None when the campaign is not held (then SQL runs).
 Cached = Callable[[CampaignCache], PipeResult | None]
 sql_datetime = format_timestamp  # epoch -> 'YYYY-MM-DD HH:MM:SS' UTC, as parameters take it
-
-METRIC_COLUMNS = (*COUNT_COLUMNS, "unique_opens", "unique_clicks")
-# Human vs machine (issue #12): added after each pipe's existing columns.
-ENGAGEMENT_COLUMNS = ("machine_opens", "machine_clicks", "unique_human_opens",
-                      "unique_human_clicks")
-Rates = tuple[tuple[str, str, str], ...]
-RATES: Rates = (  # name, numerator, denominator: percentages, None when the denominator is 0
-    ("open_rate", "opens", "sends"),
-    ("click_to_open_rate", "clicks", "opens"),
-    ("bounce_rate", "bounces", "sends"),
-    ("unsubscribe_rate", "unsubscribes", "sends"),
-)
-HUMAN_RATES: Rates = (
-    ("human_open_rate", "unique_human_opens", "delivered"),
-    ("human_click_rate", "unique_human_clicks", "delivered"),
-)
-RATE_TYPE = "Nullable(Float64)"
-
 
 @dataclass(frozen=True)
 class Param:
@@ -100,11 +82,18 @@ class Plan:
     sql_file: str
     parameters: dict[str, object]
     finish: Finish | None = None
-    cached: Cached | None = None
+    cached: CacheQuery | Cached | None = None
     # Rows the answer will have once finished (default: the result's rows); decides whether
     # finishing and rendering may run on the event loop, and may refuse (ParameterError).
     rows_out: Callable[[PipeResult], int] | None = None
     sql_dir: Path = PIPES_DIR
+
+    def cache_answer(self, cache: CampaignCache) -> PipeResult | None:
+        """The serving cache's answer (declared as a CacheQuery, or a function of the
+        cache), or None: SQL answers."""
+        if isinstance(self.cached, CacheQuery):
+            return answer(cache, self.cached)
+        return self.cached(cache) if self.cached is not None else None
 
     @property
     def sql_path(self) -> Path:
@@ -149,40 +138,6 @@ def bound_range(params: Mapping[str, str]) -> tuple[dict[str, object], bool, int
     }, partial, start, end
 
 
-def add_rates(result: PipeResult, before: str | None = None,
-              rates: Rates = RATES) -> PipeResult:
-    """Append the rate columns (before column `before`, if given)."""
-    index = {name: i for i, name in enumerate(result.names)}
-    at = index[before] if before else len(result.names)
-    rows = []
-    for row in result.rows:
-        values = tuple(
-            None if not row[index[den]] else round(row[index[num]] / row[index[den]] * 100, 2)
-            for _, num, den in rates
-        )
-        rows.append(row[:at] + values + row[at:])
-    result.rows = rows
-    result.names[at:at] = [name for name, _, _ in rates]
-    result.types[at:at] = [RATE_TYPE] * len(rates)
-    return result
-
-
-def rate_columns(rates: Rates = RATES) -> tuple[tuple[str, str], ...]:
-    return tuple((name, RATE_TYPE) for name, _, _ in rates)
-
-
-def engagement_values(kind: np.ndarray, machine: np.ndarray, local: np.ndarray,
-                      recipients: int) -> tuple[int, int, int, int]:
-    """machine_opens, machine_clicks, unique_human_opens, unique_human_clicks of a window
-    (cache answers)."""
-    opens, clicks = kind == OPEN, kind == CLICK
-    is_machine = machine.astype(bool)
-    return (int(np.count_nonzero(opens & is_machine)),
-            int(np.count_nonzero(clicks & is_machine)),
-            distinct(local[opens & ~is_machine], recipients),
-            distinct(local[clicks & ~is_machine], recipients))
-
-
 def from_cache(columns: tuple[tuple[str, str], ...],
                answer: Callable[[CampaignCache], tuple[list[tuple], int] | None]) -> Cached:
     """A cache answer as a PipeResult shaped like the SQL's (`columns`: the SQL's own
@@ -198,7 +153,7 @@ def from_cache(columns: tuple[tuple[str, str], ...],
         rows, events_read = answered
         # Statistics as the SQL path reports them: events scanned, 9 bytes each in memory.
         return PipeResult(list(names), list(types), rows, time.perf_counter() - started,
-                          events_read, events_read * 9)
+                          events_read, events_read * 9, engine="cache")
 
     return cached
 
@@ -213,38 +168,21 @@ def strip_total(result: PipeResult) -> PipeResult:
     return result
 
 
-def page_order(counts: np.ndarray, names: list[str], offset: int,
-               limit: int) -> list[int]:
-    """Indices of the page's groups: greatest count first, then name ascending (as the
-    SQL orders); only the groups that can reach the page are sorted."""
-    wanted = offset + limit
-    if wanted < len(counts):
-        cutoff = np.partition(-counts, wanted - 1)[wanted - 1]
-        candidates = np.flatnonzero(-counts <= cutoff).tolist()
-    else:
-        candidates = range(len(counts))
-    keyed = sorted((-int(counts[i]), names[i], i) for i in candidates)
-    return [i for _, _, i in keyed[offset:offset + limit]]
-
-
-# A page of one campaign's groups (links, domains) from the serving cache: rows with the
-# `_total` column, as the SQL returns them, and the events read; None when not cached.
-PageAnswer = Callable[[CampaignCache, str, int, int, int, int], tuple[list[tuple], int] | None]
 CAMPAIGN_PAGE_PARAMS = (Param("campaign_id", "String", "The campaign", required=True),
                         *date_params(), *page_params())
 
 
-def plan_campaign_page(params: Mapping[str, str], sql_file: str,
-                       sql_columns: tuple[tuple[str, str], ...], answer: PageAnswer,
+def plan_campaign_page(params: Mapping[str, str], sql_file: str, grouping: str,
+                       layout: Layout, sql_columns: Columns, order_by: str,
                        finish: Finish = strip_total) -> Plan:
     """The plan of a pipe that pages one campaign's groups over a range (CAMPAIGN_PAGE_PARAMS):
-    the raw SQL file, or `answer` from the serving cache."""
+    the raw SQL file, or the serving cache's `grouping` of the campaign's events."""
     campaign_id, _, _, limit_param, offset_param = CAMPAIGN_PAGE_PARAMS
     campaign = str(campaign_id.read(params))
     start, end = date_range(params)
     limit, offset = int(limit_param.read(params)), int(offset_param.read(params))
-    cached = from_cache(sql_columns, lambda cache: answer(cache, campaign, start, end, limit,
-                                                         offset))
+    cached = CacheQuery(grouping, layout, sql_columns, campaign, start, end,
+                        order_by=order_by, limit=limit, offset=offset)
     return Plan(sql_file, {"campaign_id": campaign, "start_date": sql_datetime(start),
                            "end_date": sql_datetime(end), "limit": limit, "offset": offset},
                 finish, cached)

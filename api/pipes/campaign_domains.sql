@@ -7,6 +7,7 @@
 -- api/pipes/campaign_domains.py.
 SELECT
     domain,
+    -- metrics domain final
     countIf(event_type = 'send') AS sends,
     countIf(event_type = 'delivered') AS delivered,
     countIf(event_type = 'bounce') AS bounces,
@@ -15,6 +16,7 @@ SELECT
     uniqExactIf(recipient_id, event_type = 'open') AS unique_opens,
     countIf(event_type = 'click') AS clicks,
     uniqExactIf(recipient_id, event_type = 'click') AS unique_clicks,
+    -- end metrics
     count() OVER () AS _total
 FROM
 (

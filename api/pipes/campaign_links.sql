@@ -6,12 +6,14 @@
 -- api/pipes/campaign_links.py into rows_before_limit_at_least.
 SELECT
     link_url,
-    count() AS clicks,
-    uniqExact(recipient_id) AS unique_clicks,
-    countIf(NOT machine) AS human_clicks,
-    uniqExactIf(recipient_id, NOT machine) AS unique_human_clicks,
-    min(timestamp) AS first_click,
-    max(timestamp) AS last_click,
+    -- metrics link final
+    countIf(event_type = 'click') AS clicks,
+    uniqExactIf(recipient_id, event_type = 'click') AS unique_clicks,
+    countIf(event_type = 'click' AND NOT machine) AS human_clicks,
+    uniqExactIf(recipient_id, event_type = 'click' AND NOT machine) AS unique_human_clicks,
+    minIf(timestamp, event_type = 'click') AS first_click,
+    maxIf(timestamp, event_type = 'click') AS last_click,
+    -- end metrics
     count() OVER () AS _total
 FROM email_events
 WHERE campaign_id = {campaign_id:String}

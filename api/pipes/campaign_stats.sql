@@ -6,6 +6,7 @@
 -- partial hours (ClickHouse plans it in half the time).
 SELECT
     campaign_id,
+    -- metrics campaign merge
     sum(sends) AS sends,
     sum(delivered) AS delivered,
     sum(opens) AS opens,
@@ -21,12 +22,16 @@ SELECT
     sum(machine_clicks) AS machine_clicks,
     uniqExactMerge(unique_human_opens) AS unique_human_opens,
     uniqExactMerge(unique_human_clicks) AS unique_human_clicks
+    -- end metrics
 FROM
 (
     SELECT
-        campaign_id, sends, delivered, opens, clicks, bounces, complaints, unsubscribes,
-        unique_opens, unique_clicks, first_event, last_event, machine_opens, machine_clicks,
+        campaign_id,
+        -- metrics campaign columns
+        sends, delivered, opens, clicks, bounces, complaints, unsubscribes, unique_opens,
+        unique_clicks, first_event, last_event, machine_opens, machine_clicks,
         unique_human_opens, unique_human_clicks
+        -- end metrics
     FROM campaign_hourly
     WHERE hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}
       AND ({campaign_id:String} = '' OR campaign_id = {campaign_id:String})
@@ -35,6 +40,7 @@ FROM
 
     SELECT
         campaign_id,
+        -- metrics campaign state
         countIf(event_type = 'send') AS sends,
         countIf(event_type = 'delivered') AS delivered,
         countIf(event_type = 'open') AS opens,
@@ -49,8 +55,8 @@ FROM
         countIf(event_type = 'open' AND machine) AS machine_opens,
         countIf(event_type = 'click' AND machine) AS machine_clicks,
         uniqExactStateIf(recipient_id, event_type = 'open' AND NOT machine) AS unique_human_opens,
-        uniqExactStateIf(recipient_id, event_type = 'click' AND NOT machine)
-            AS unique_human_clicks
+        uniqExactStateIf(recipient_id, event_type = 'click' AND NOT machine) AS unique_human_clicks
+        -- end metrics
     FROM email_events
     WHERE timestamp >= {start_date:DateTime('UTC')} AND timestamp <= {end_date:DateTime('UTC')}
       AND NOT (timestamp >= {whole_from:DateTime('UTC')} AND timestamp < {whole_to:DateTime('UTC')})

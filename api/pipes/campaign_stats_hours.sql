@@ -1,6 +1,7 @@
 -- campaign_stats when [start_date, end_date] has no partial hour: the hourly rollup alone.
 SELECT
     campaign_id,
+    -- metrics campaign merge
     sum(sends) AS sends,
     sum(delivered) AS delivered,
     sum(opens) AS opens,
@@ -16,6 +17,7 @@ SELECT
     sum(machine_clicks) AS machine_clicks,
     uniqExactMerge(unique_human_opens) AS unique_human_opens,
     uniqExactMerge(unique_human_clicks) AS unique_human_clicks
+    -- end metrics
 FROM campaign_hourly
 WHERE hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}
   AND ({campaign_id:String} = '' OR campaign_id = {campaign_id:String})

@@ -6,33 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
-from api.cache import CampaignCache
-from api.cache.events import CLICK, KIND_SLOTS, OPEN, bucket_starts, utc
+from api.cache.answers import CacheQuery
+from api.finish import finish, published_columns, sql_columns
 from api.formats import PipeResult
 from api.params import ParameterError
-from api.pipes.base import (
-    ENGAGEMENT_COLUMNS,
-    HUMAN_RATES,
-    METRIC_COLUMNS,
-    Param,
-    Pipe,
-    Plan,
-    add_rates,
-    bound_range,
-    date_params,
-    from_cache,
-    rate_columns,
-)
+from api.pipes.base import Param, Pipe, Plan, bound_range, date_params
+from rollup.metrics import TIMELINE
 
 NAME = "campaign_timeline"
 GRANULARITIES = ("hour", "day", "week", "month")
 MAX_BUCKETS = 50_000
-SQL_COLUMNS = (("bucket", "DateTime"), *((m, "UInt64") for m in METRIC_COLUMNS),
-               *((m, "UInt64") for m in ENGAGEMENT_COLUMNS))
-COLUMNS = (*SQL_COLUMNS[:len(METRIC_COLUMNS) + 1], *rate_columns(),
-           *SQL_COLUMNS[len(METRIC_COLUMNS) + 1:], *rate_columns(HUMAN_RATES))
+KEYS = (("bucket", "DateTime"),)
+SQL_COLUMNS = sql_columns(KEYS, TIMELINE)
+COLUMNS = published_columns(KEYS, TIMELINE)
 PARAMS = (Param("campaign_id", "String", "The campaign", required=True),
           Param("granularity", "String", "Bucket size (weeks start on Monday)",
                 choices=GRANULARITIES, default="hour"),
@@ -114,7 +100,7 @@ class _TimelineFill:
     def __call__(self, result: PipeResult) -> PipeResult:
         span = self._span(result)
         if span is None:
-            return _rates(result)
+            return finish(result, TIMELINE)
         _check_buckets(bucket_count(*span, self.granularity), self.granularity)
         by_bucket = {row[0].replace(tzinfo=None): row for row in result.rows}
         zeros = (0,) * (len(SQL_COLUMNS) - 1)
@@ -125,7 +111,7 @@ class _TimelineFill:
             rows.append(by_bucket.get(bucket, (bucket, *zeros)))
             bucket = next_bucket(bucket, self.granularity)
         result.rows = rows
-        return _rates(result)
+        return finish(result, TIMELINE)
 
 
 def plan(params: Mapping[str, str]) -> Plan:
@@ -137,56 +123,12 @@ def plan(params: Mapping[str, str]) -> Plan:
     if start is not None and end is not None:
         _check_buckets(bucket_count(_naive_utc(start), _naive_utc(end), granularity),
                        granularity)
-    cached = from_cache(SQL_COLUMNS, lambda cache: timeline_from_cache(
-        cache, campaign_id, start_epoch, end_epoch, granularity))
+    cached = CacheQuery("bucket", TIMELINE, SQL_COLUMNS, campaign_id, start_epoch, end_epoch,
+                        granularity)
     fill = _TimelineFill(granularity, start, end)
     return Plan("campaign_timeline.sql" if partial else "campaign_timeline_hours.sql",
                 {"campaign_id": campaign_id, "granularity": granularity, **bound},
                 fill, cached, fill.rows_out)
-
-
-def timeline_from_cache(cache: CampaignCache, campaign_id: str, start: int, end: int,
-                        granularity: str) -> tuple[list[tuple], int] | None:
-    """campaign_timeline rows for the buckets that have events, in order, and how many
-    events were read; None when the campaign is not cached."""
-    with cache.reading(campaign_id) as held:
-        if held is None:
-            return None
-        entry = held.events
-        window = entry.window(start, end)
-        ts, kind, rid, machine = window.ts, window.kind, window.local, window.machine
-        if not len(ts):
-            return [], 0
-        buckets = bucket_starts(ts, granularity)
-        change = np.empty(len(buckets), dtype=bool)
-        change[0] = True
-        np.not_equal(buckets[1:], buckets[:-1], out=change[1:])
-        index = np.cumsum(change) - 1
-        starts = buckets[change]
-        width = KIND_SLOTS
-        counts = np.bincount(index * width + kind, minlength=len(starts) * width)
-        counts = counts.reshape(len(starts), width)
-        uniques = []
-        span = len(entry.recipients)
-        is_machine = machine.astype(bool)
-        machine_counts = [np.bincount(index[(kind == code) & is_machine],
-                                      minlength=len(starts)) for code in (OPEN, CLICK)]
-        for mask in (kind == OPEN, kind == CLICK, (kind == OPEN) & ~is_machine,
-                     (kind == CLICK) & ~is_machine):
-            pairs = index[mask] * span + rid[mask]
-            if len(starts) * span <= 4_000_000:  # a presence table beats sorting
-                seen = np.bincount(pairs, minlength=len(starts) * span)
-                uniques.append(np.count_nonzero(seen.reshape(len(starts), span), axis=1))
-            else:
-                uniques.append(np.bincount(np.unique(pairs) // span, minlength=len(starts)))
-    return [(utc(b), *c, o, k, mo, mc, ho, hc) for b, c, o, k, mo, mc, ho, hc in zip(
-        starts.tolist(), counts[:, 1:].tolist(), uniques[0].tolist(), uniques[1].tolist(),
-        machine_counts[0].tolist(), machine_counts[1].tolist(), uniques[2].tolist(),
-        uniques[3].tolist(), strict=True)], len(ts)
-
-
-def _rates(result: PipeResult) -> PipeResult:
-    return add_rates(add_rates(result, before=ENGAGEMENT_COLUMNS[0]), rates=HUMAN_RATES)
 
 
 PIPE = Pipe(

@@ -4,6 +4,7 @@
 -- buckets are filled with zeros and rates added by api/pipes/campaign_timeline.py.
 SELECT
     bucket,
+    -- metrics timeline merge
     sum(sends) AS sends,
     sum(delivered) AS delivered,
     sum(opens) AS opens,
@@ -17,6 +18,7 @@ SELECT
     sum(machine_clicks) AS machine_clicks,
     uniqExactMerge(unique_human_opens) AS unique_human_opens,
     uniqExactMerge(unique_human_clicks) AS unique_human_clicks
+    -- end metrics
 FROM
 (
     SELECT
@@ -24,9 +26,11 @@ FROM
                 {granularity:String} = 'day', toStartOfDay(hour),
                 {granularity:String} = 'week', toDateTime(toMonday(hour), 'UTC'),
                 toDateTime(toStartOfMonth(hour), 'UTC')) AS bucket,
-        sends, delivered, opens, clicks, bounces, complaints, unsubscribes,
-        unique_opens, unique_clicks, machine_opens, machine_clicks, unique_human_opens,
+        -- metrics timeline columns
+        sends, delivered, opens, clicks, bounces, complaints, unsubscribes, unique_opens,
+        unique_clicks, machine_opens, machine_clicks, unique_human_opens,
         unique_human_clicks
+        -- end metrics
     FROM campaign_hourly
     WHERE campaign_id = {campaign_id:String}
       AND hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}
@@ -38,6 +42,7 @@ FROM
                 {granularity:String} = 'day', toStartOfDay(timestamp),
                 {granularity:String} = 'week', toDateTime(toMonday(timestamp), 'UTC'),
                 toDateTime(toStartOfMonth(timestamp), 'UTC')) AS bucket,
+        -- metrics timeline state
         countIf(event_type = 'send') AS sends,
         countIf(event_type = 'delivered') AS delivered,
         countIf(event_type = 'open') AS opens,
@@ -50,8 +55,8 @@ FROM
         countIf(event_type = 'open' AND machine) AS machine_opens,
         countIf(event_type = 'click' AND machine) AS machine_clicks,
         uniqExactStateIf(recipient_id, event_type = 'open' AND NOT machine) AS unique_human_opens,
-        uniqExactStateIf(recipient_id, event_type = 'click' AND NOT machine)
-            AS unique_human_clicks
+        uniqExactStateIf(recipient_id, event_type = 'click' AND NOT machine) AS unique_human_clicks
+        -- end metrics
     FROM email_events
     WHERE campaign_id = {campaign_id:String}
       AND timestamp >= {start_date:DateTime('UTC')} AND timestamp <= {end_date:DateTime('UTC')}

@@ -4,6 +4,7 @@ SELECT
             {granularity:String} = 'day', toStartOfDay(hour),
             {granularity:String} = 'week', toDateTime(toMonday(hour), 'UTC'),
             toDateTime(toStartOfMonth(hour), 'UTC')) AS bucket,
+    -- metrics timeline merge
     sum(sends) AS sends,
     sum(delivered) AS delivered,
     sum(opens) AS opens,
@@ -17,6 +18,7 @@ SELECT
     sum(machine_clicks) AS machine_clicks,
     uniqExactMerge(unique_human_opens) AS unique_human_opens,
     uniqExactMerge(unique_human_clicks) AS unique_human_clicks
+    -- end metrics
 FROM campaign_hourly
 WHERE campaign_id = {campaign_id:String}
   AND hour >= {whole_from:DateTime('UTC')} AND hour < {whole_to:DateTime('UTC')}

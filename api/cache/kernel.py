@@ -1,0 +1,176 @@
+"""The serving cache's one aggregation kernel: the declared metrics (rollup/metrics.py) of a
+window of events, per group.
+
+Every cache answer is this kernel over a grouping: campaign_stats is one group,
+campaign_timeline a group per bucket, the all-campaign totals a group per campaign,
+campaign_links and campaign_domains a group per link or domain, and a stored batch's
+contribution to the running totals a group per campaign. A new dimension is a new
+grouping, not new counting code.
+
+Each metric is computed by its aggregate:
+* count: a bincount of (group, event type) cells, machine-only counts from the machine
+  events' cells, human-only ones as their difference, every-event counts per group;
+* distinct_recipients: a presence table of (group, recipient) cells per metric, or, for
+  many groups over many recipients, sorted unique cells;
+* first_time / last_time: per group the first and last event (of the kind) in time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.contract import KIND_CODES, KIND_SLOTS
+from rollup.metrics import Metric
+
+PRESENCE_LIMIT = 4_000_000  # (group, recipient) cells: a presence table beats sorting
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Which group each event of a window belongs to.
+
+    `group` is each event's group number (None: one group); `runs` the first event of each
+    group when groups are contiguous runs (then first/last times need no time order);
+    otherwise the events must be in time order. `recipients` is how many recipient numbers
+    `local` spans. For windows of several campaigns, `cells` numbers each (group,
+    recipient) pair densely already and `cell_group` gives each cell's group."""
+
+    groups: int = 1
+    group: np.ndarray | None = None
+    runs: np.ndarray | None = None
+    recipients: int = 0
+    cells: np.ndarray | None = None
+    cell_group: np.ndarray | None = None
+
+
+def aggregate(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
+              local: np.ndarray, ts: np.ndarray, grouping: Grouping) -> dict[str, np.ndarray]:
+    """Each metric's value per group (int64 arrays of length `grouping.groups`; times as
+    epoch seconds, -1 for a group without such an event)."""
+    groups, group = grouping.groups, grouping.group
+    out: dict[str, np.ndarray] = {}
+    counted = [m for m in metrics if m.aggregate == "count"]
+    if counted:
+        out.update(_counts(counted, kind, machine, group, groups))
+    distinct = [m for m in metrics if m.aggregate == "distinct_recipients"]
+    if distinct:
+        out.update(_distinct(distinct, kind, machine, local, grouping))
+    for metric in metrics:
+        if metric.aggregate in ("first_time", "last_time"):
+            out[metric.name] = _time(metric, kind, machine, ts, grouping)
+    return out
+
+
+def event_mask(metric: Metric, kind: np.ndarray, machine: np.ndarray) -> np.ndarray | None:
+    """The events a metric aggregates (None: every event)."""
+    mask = None if metric.kind is None else kind == KIND_CODES[metric.kind]
+    if metric.machine is not None:
+        flag = machine != 0 if metric.machine else machine == 0
+        mask = flag if mask is None else mask & flag
+    return mask
+
+
+def _counts(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
+            group: np.ndarray | None, groups: int) -> dict[str, np.ndarray]:
+    cell = kind.astype(np.int64) if group is None else group * KIND_SLOTS + kind
+    size = groups * KIND_SLOTS
+    by_kind = np.bincount(cell, minlength=size).reshape(groups, KIND_SLOTS)
+    by_machine_kind = None
+    if any(m.machine is not None for m in metrics):
+        by_machine_kind = np.bincount(cell[machine != 0], minlength=size).reshape(
+            groups, KIND_SLOTS)
+    out = {}
+    for metric in metrics:
+        if metric.kind is None:
+            values = by_kind.sum(axis=1) if metric.machine is None else None
+            if values is None:  # (no declared metric counts every kind by machine flag)
+                raise NotImplementedError(metric)
+        else:
+            code = KIND_CODES[metric.kind]
+            values = by_kind[:, code]
+            if metric.machine is not None:
+                assert by_machine_kind is not None
+                machine_values = by_machine_kind[:, code]
+                values = machine_values if metric.machine else values - machine_values
+        out[metric.name] = values.astype(np.int64, copy=False)
+    return out
+
+
+def _distinct(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
+              local: np.ndarray, grouping: Grouping) -> dict[str, np.ndarray]:
+    groups, group = grouping.groups, grouping.group
+    masks = [event_mask(m, kind, machine) for m in metrics]
+    if grouping.cells is not None:  # cells numbered across campaigns: flags per cell
+        assert grouping.cell_group is not None
+        return _distinct_cells(metrics, masks, grouping.cells, grouping.cell_group, groups)
+    span = grouping.recipients
+    cells = local if group is None else group.astype(np.int64) * span + local
+    out = {}
+    for metric, mask in zip(metrics, masks, strict=True):
+        chosen = cells if mask is None else cells[mask]
+        if not len(chosen):
+            out[metric.name] = np.zeros(groups, dtype=np.int64)
+        elif groups * span <= PRESENCE_LIMIT:
+            seen = np.bincount(chosen, minlength=groups * span)
+            out[metric.name] = np.count_nonzero(seen.reshape(groups, span), axis=1).astype(
+                np.int64) if groups > 1 else np.array([np.count_nonzero(seen)], np.int64)
+        else:
+            out[metric.name] = np.bincount(np.unique(chosen) // span, minlength=groups)
+    return out
+
+
+def _distinct_cells(metrics: Sequence[Metric], masks: list[np.ndarray | None],
+                    cells: np.ndarray, cell_group: np.ndarray,
+                    groups: int) -> dict[str, np.ndarray]:
+    """One flags byte per cell (a bit per metric), then per group how many cells carry each
+    bit: one bincount over the cells for up to 8 metrics."""
+    if len(metrics) > 8:
+        raise NotImplementedError("more than 8 distinct metrics in one grouping")
+    flags = np.zeros(len(cell_group), dtype=np.uint8)
+    for bit, mask in enumerate(masks):
+        flags[cells if mask is None else cells[mask]] |= np.uint8(1 << bit)
+    return bit_counts([m.name for m in metrics], flags, cell_group, groups)
+
+
+def bit_counts(names: Sequence[str], flags: np.ndarray, cell_group: np.ndarray | None,
+               groups: int) -> dict[str, np.ndarray]:
+    """Per group, how many cells have bit i of `flags` set (names[i]); `cell_group` None:
+    every cell is in group 0."""
+    width = 1 << len(names)
+    combos = np.bincount(flags if cell_group is None else
+                         cell_group.astype(np.int64) * width + flags,
+                         minlength=groups * width).reshape(groups, width)
+    bits = np.array([[(value >> bit) & 1 for bit in range(len(names))]
+                     for value in range(width)], dtype=np.int64)
+    totals = combos @ bits
+    return {name: totals[:, i] for i, name in enumerate(names)}
+
+
+def _time(metric: Metric, kind: np.ndarray, machine: np.ndarray, ts: np.ndarray,
+          grouping: Grouping) -> np.ndarray:
+    groups, group = grouping.groups, grouping.group
+    first = metric.aggregate == "first_time"
+    mask = event_mask(metric, kind, machine)
+    out = np.full(groups, -1, dtype=np.int64)
+    if grouping.runs is not None and mask is None:
+        if len(ts):
+            reduce = np.minimum if first else np.maximum
+            out[:] = reduce.reduceat(ts.astype(np.int64), grouping.runs)
+        return out
+    times = ts if mask is None else ts[mask]
+    if not len(times):
+        return out
+    if group is None:
+        out[0] = int(times[0] if first else times[-1])
+        return out
+    members = group if mask is None else group[mask]
+    if first:
+        present, at = np.unique(members, return_index=True)
+    else:
+        present, at = np.unique(members[::-1], return_index=True)
+        at = len(members) - 1 - at
+    out[present] = times[at]
+    return out
