@@ -38,6 +38,7 @@ from rollup.clickhouse import load_sql
 from rollup.config import Settings
 from rollup.errors import ReplayBusy
 from rollup.group import GroupStats
+from rollup.metrics import definitions
 from rollup.replay import ReplayRunner
 from rollup.worker import WorkerStats
 
@@ -45,6 +46,7 @@ log = logging.getLogger("campaigns.api")
 T = TypeVar("T")
 INLINE_ROWS = 2_000  # answers up to this many rows are finished and rendered on the loop
 SQL_DIR = Path(__file__).resolve().parent / "sql"
+DEFINITIONS = definitions()
 ENGINE_HEADER = "X-Campaigns-Engine"  # which engine answered a pipe: cache or sql
 
 
@@ -251,6 +253,11 @@ async def metrics_endpoint(request: Request) -> Response:
                     media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+async def definitions_endpoint(request: Request) -> Response:
+    """The metric declaration (rollup/metrics.py): labels, definitions, layouts."""
+    return JSONResponse(DEFINITIONS)
+
+
 async def openapi_endpoint(request: Request) -> Response:
     # A relative server: the document never repeats the request's Host header.
     return JSONResponse(openapi_document("/"))
@@ -295,6 +302,7 @@ def create_app(state: ApiState, metrics: Metrics | None = None) -> Starlette:
             Route("/health", health_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+            Route("/v0/definitions", definitions_endpoint, methods=["GET"]),
             *DASHBOARD_ROUTES,
         ],
     )

@@ -73,7 +73,7 @@ class ScopedCORSMiddleware:
     from another origin with a token (Tinybird's JWTs are made for that), never with
     cookies or other credentials. Everything else is same-origin only."""
 
-    PREFIXES = ("/v0/pipes/", "/openapi.json")
+    PREFIXES = ("/v0/pipes/", "/openapi.json", "/v0/definitions")
 
     def __init__(self, app: ASGIApp, allow_origins: list[str]) -> None:
         self.app = app

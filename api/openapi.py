@@ -19,6 +19,8 @@ from api.params import MAX_OFFSET, QUARANTINE_MAX_LIMIT
 from api.pipes import PIPES, Param, Pipe
 from ingest.contract import EVENT_TYPES, FIELDS
 from ingest.webhooks import PROVIDER_NAMES
+from rollup.metrics import METRIC
+from rollup.metrics import RATE as RATE_DECLARED
 
 Schema = dict[str, Any]
 
@@ -63,10 +65,21 @@ COLUMN_SCHEMAS: dict[str, Schema] = {
 LAST_EVENT_TYPE = {"type": "string", "enum": list(EVENT_TYPES)}
 
 
+def _column_schema(name: str, kind: str) -> Schema:
+    """A column's schema, described from the metric declaration where it is a metric."""
+    if name == "last_event_type":
+        return LAST_EVENT_TYPE
+    schema = COLUMN_SCHEMAS[kind]
+    declared = METRIC.get(name) or RATE_DECLARED.get(name)
+    if declared is None:
+        return schema
+    suffix = f" ({schema['description']})" if "description" in schema else ""
+    return {**schema, "title": declared.label, "description": declared.definition + suffix}
+
+
 def _pipe_row(pipe: Pipe) -> Schema:
     """A pipe's row, from its declared columns (tests check those against its SQL)."""
-    return _row([(name, LAST_EVENT_TYPE if name == "last_event_type" else COLUMN_SCHEMAS[kind])
-                 for name, kind in pipe.columns])
+    return _row([(name, _column_schema(name, kind)) for name, kind in pipe.columns])
 
 
 ROWS: dict[str, Schema] = {
@@ -288,6 +301,13 @@ def openapi_document(server: str = "/") -> dict[str, Any]:
         "responses": {"200": {"description": "Prometheus text exposition",
                               "headers": {"Cache-Control": _ref("headers", "NoStore")},
                               "content": {METRICS_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
+    }}
+    paths["/v0/definitions"] = {"get": {
+        "operationId": "definitions",
+        "summary": "Labels and definitions of every metric and rate, and each answer's "
+                   "columns (the metric declaration; the dashboard reads it)",
+        "security": [],
+        "responses": {"200": _json_ok("the declaration", {"type": "object"})},
     }}
     paths["/openapi.json"] = {"get": {
         "operationId": "openapi",

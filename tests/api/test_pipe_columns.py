@@ -44,10 +44,12 @@ def test_answers_have_the_declared_columns(ch, ch_url, database, tmp_path, cache
     cache = make_cache(ch_url, database, threading.Lock()) if cached else None
     api = make_client(ch_url, database, tmp_path, cache=cache)
     for name, params in QUERIES.items():
-        body = api.get(f"/v0/pipes/{name}.json", params=params,
-                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        response = api.get(f"/v0/pipes/{name}.json", params=params,
+                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        body = response.json()
         assert [(m["name"], m["type"]) for m in body["meta"]] == list(PIPES[name].columns)
         assert body["data"] and list(body["data"][0]) == [c for c, _ in PIPES[name].columns]
+        assert response.headers["X-Campaigns-Engine"] == ("cache" if cached else "sql"), name
     if cache is not None:
         assert cache.describe()["hits"] >= len(QUERIES)
         cache.stop()

@@ -12,6 +12,8 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
+from rollup.metrics import Metric, Rate
+
 TYPE_NAMES = {
     "send": "send", "sent": "send", "delivered": "delivered", "open": "open",
     "opened": "open", "click": "click", "clicked": "click", "bounce": "bounce",
@@ -298,3 +300,26 @@ def campaign_domains(events: list[dict], campaign_id: str, start: int | None = N
         })
     rows.sort(key=lambda row: (-row["sends"], row["domain"]))
     return rows
+
+
+def declared_metric(events: list[dict], metric: Metric) -> int | str | None:
+    """One declared metric (rollup/metrics.py) over events, computed the plainest way:
+    filter by the declaration, then count, count distinct recipient_ids with a set, or
+    take the first/last time as text. None when a time metric has no event."""
+    chosen = [e for e in events
+              if (metric.kind is None or e["event_type"] == metric.kind)
+              and (metric.machine is None or e["machine"] == metric.machine)]
+    if metric.aggregate == "count":
+        return len(chosen)
+    if metric.aggregate == "distinct_recipients":
+        return len({e["recipient_id"] for e in chosen})
+    if not chosen:
+        return None
+    times = [e["epoch"] for e in chosen]
+    return _text(min(times) if metric.aggregate == "first_time" else max(times))
+
+
+def declared_rate(values: dict[str, object], rate: Rate) -> float | None:
+    numerator, denominator = values[rate.numerator], values[rate.denominator]
+    assert isinstance(numerator, int) and isinstance(denominator, int)
+    return None if denominator == 0 else round(numerator / denominator * 100, rate.decimals)
