@@ -31,12 +31,12 @@ from api.pipes import PIPES, Plan
 from api.query import QueryPool
 from api.ratelimit import RateLimiter
 from api.webhooks import WebhookReceivers, receive_webhook
-from ingest.errors import RequestError
+from ingest.errors import HttpError
 from ingest.events_api import DATASOURCE, append_events
 from ingest.producer import EventProducer
 from rollup.clickhouse import load_sql
 from rollup.config import Settings
-from rollup.errors import ReplayBusy
+from rollup.errors import MemoryBackpressure, ReplayBusy
 from rollup.group import GroupStats
 from rollup.metrics import definitions
 from rollup.replay import ReplayRunner
@@ -266,8 +266,16 @@ async def openapi_endpoint(request: Request) -> Response:
 async def _status_error(request: Request, exc: Exception) -> Response:
     """Every refusal: the API's own errors (auth, parameters, deadlines, ...) and the
     Events API's RequestError, as `{"error": message}` with their status."""
-    assert isinstance(exc, ApiError | RequestError)
-    return error(exc.status, exc.message, getattr(exc, "headers", None))
+    assert isinstance(exc, HttpError)
+    return error(exc.status, exc.message, exc.headers)
+
+
+async def _backpressure(request: Request, exc: Exception) -> Response:
+    """ClickHouse refused for memory after the retries (rollup/backpressure.py): busy, not
+    broken; the client tries again shortly."""
+    assert isinstance(exc, MemoryBackpressure)
+    return error(503, "ClickHouse is short of memory right now (see CAMPAIGNS_MEMORY_MB); "
+                 "try again shortly", {"Retry-After": str(max(1, round(exc.retry_after)))})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -281,8 +289,8 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {
-    ApiError: _status_error,
-    RequestError: _status_error,
+    HttpError: _status_error,
+    MemoryBackpressure: _backpressure,
     HTTPException: _http_error,
     Exception: _internal_error,
 }

@@ -1,16 +1,13 @@
-"""The API's exceptions: each carries the HTTP status it is answered with; one handler in
-api/app.py renders them (and ingest's RequestError) as `{"error": message}`."""
+"""The API's exceptions: each carries the HTTP status it is answered with (ingest.errors
+HttpError, the one error class with a status); one handler in api/app.py renders them."""
 
 from __future__ import annotations
 
+from ingest.errors import HttpError
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
+
+class ApiError(HttpError):
+    """A refusal of the API's own (auth, parameters, deadlines, overload)."""
 
 
 class AuthError(ApiError):

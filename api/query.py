@@ -10,9 +10,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from api.errors import ApiError
 from api.formats import PipeResult
-from rollup.memory import is_memory_refusal
+from rollup.backpressure import waiting_out_memory
 
 # A query ClickHouse refuses for memory (CAMPAIGNS_MEMORY_MB, while inserts and merges
 # hold it) is tried again after these pauses, then answered 503 with Retry-After.
@@ -58,19 +57,9 @@ class QueryPool:
 
     @staticmethod
     def _query(client: Client, sql: str, parameters: dict[str, Any]):  # noqa: ANN205
-        attempt = 0
-        while True:
-            try:
-                return client.query(sql, parameters=parameters)
-            except Exception as exc:
-                if not is_memory_refusal(exc):
-                    raise
-                if attempt == len(MEMORY_RETRY_PAUSES):
-                    raise ApiError(503, "ClickHouse is short of memory right now (see "
-                                   "CAMPAIGNS_MEMORY_MB); try again shortly",
-                                   {"Retry-After": "1"}) from exc
-                time.sleep(MEMORY_RETRY_PAUSES[attempt])
-                attempt += 1
+        # Then MemoryBackpressure, which the API answers 503 with Retry-After.
+        return waiting_out_memory(lambda: client.query(sql, parameters=parameters),
+                                  "a pipe query", MEMORY_RETRY_PAUSES)
 
     def ping(self) -> bool:
         with self.client() as client:

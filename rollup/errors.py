@@ -35,3 +35,14 @@ class ReplayError(RollupError):
 
 class ReplayBusy(RollupError):
     """A replay is running already (one at a time)."""
+
+
+class MemoryBackpressure(RollupError):
+    """ClickHouse refused a query or insert for memory (its limit, CAMPAIGNS_MEMORY_MB,
+    not a bug): the one backpressure signal. rollup/backpressure.py waits it out where
+    waiting is right (the worker's inserts) and raises it where the caller must decide
+    (the API answers 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -164,14 +164,7 @@ def plan(budget_mb: int) -> MemoryPlan:
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
-MEMORY_LIMIT_EXCEEDED = 241  # ClickHouse's error code
 MEMORY_RETRY_SECONDS = 0.1  # a refused insert waits this times its attempt number (<= 2 s)
-
-
-def is_memory_refusal(exc: BaseException) -> bool:
-    """ClickHouse refused a query or insert for memory (its limit, not a bug): wait and
-    try again."""
-    return f"Code: {MEMORY_LIMIT_EXCEEDED}." in str(exc) or "MEMORY_LIMIT_EXCEEDED" in str(exc)
 
 
 def configure_allocators(plan: MemoryPlan) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import time
 
+from rollup.backpressure import growing, waiting_out_memory
 from rollup.batch import Batch, plan_batch
 from rollup.config import Settings
 from rollup.dedup import SeenEventIds
 from rollup.errors import RecoveryError
-from rollup.memory import is_memory_refusal
 from rollup.sink import ClickHouseSink
 from rollup.topic import read_offset_ranges
 
@@ -42,15 +42,6 @@ def recover(settings: Settings, sink: ClickHouseSink, seen: SeenEventIds,
 
 
 def _insert(sink: ClickHouseSink, batch: Batch) -> None:
-    """Insert; a memory refusal (rollup/memory.py) is waited out, not a crash."""
-    attempt = 0
-    while True:
-        try:
-            return sink.insert(batch)
-        except Exception as exc:
-            attempt += 1
-            if not is_memory_refusal(exc):
-                raise
-            log.warning("re-sending batch %s: ClickHouse is out of memory (attempt %d); "
-                        "retrying", batch.token, attempt)
-            time.sleep(min(0.5 * attempt, 10.0))
+    """Insert; a memory refusal is waited out, not a crash."""
+    waiting_out_memory(lambda: sink.insert(batch), f"re-sending batch {batch.token}",
+                       growing(0.5, 10.0))

@@ -12,6 +12,7 @@ committed offsets say, so faust#606-style early commits cannot lose events.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -21,10 +22,11 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from ingest.contract import FIELDS
+from rollup.backpressure import growing, waiting_out_memory
 from rollup.batch import QUARANTINE_COLUMNS, Batch
 from rollup.clickhouse import INSERT_SETTINGS, load_sql
 from rollup.dedup import SeenEventIds, digest_ids
-from rollup.memory import MEMORY_RETRY_SECONDS, is_memory_refusal
+from rollup.memory import MEMORY_RETRY_SECONDS
 
 SQL = Path(__file__).resolve().parent / "sql"
 log = logging.getLogger("campaigns.sink")
@@ -96,28 +98,19 @@ class ClickHouseSink:
 
     def write(self, batch: Batch, retry_delay: float = 0.5, attempts: int | None = None) -> None:
         """Record then insert; retries forever (or `attempts` times) with the same token."""
-        while True:
-            try:
-                self.record(batch)
-                break
-            except Exception as exc:  # ClickHouse out of memory: backpressure, not a crash
-                if not is_memory_refusal(exc):
-                    raise
-                time.sleep(retry_delay)
+        waiting_out_memory(lambda: self.record(batch), f"recording batch {batch.token}",
+                           itertools.repeat(retry_delay))
         attempt = 0
         while True:
             attempt += 1
             try:
-                self.insert(batch)
+                # memory refusals are waited out here; anything else is retried below
+                waiting_out_memory(lambda: self.insert(batch), f"insert of batch {batch.token}",
+                                   growing(MEMORY_RETRY_SECONDS, 2.0))
                 return
-            except Exception as exc:
+            except Exception:
                 if attempts is not None and attempt >= attempts:
                     raise
-                if is_memory_refusal(exc):  # backpressure (rollup/memory.py): soon freed
-                    log.warning("insert of batch %s refused for memory (attempt %d); "
-                                "retrying", batch.token, attempt)
-                    time.sleep(min(MEMORY_RETRY_SECONDS * attempt, 2.0))
-                    continue
                 log.exception("insert of batch %s failed (attempt %d); retrying", batch.token,
                               attempt)
                 time.sleep(min(retry_delay * attempt, 10.0))

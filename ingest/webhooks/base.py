@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
+from ingest.errors import HttpError
+
 DEFAULT_MAX_AGE_SECONDS = 300
 
 ENV_SENDGRID_KEY = "CAMPAIGNS_SENDGRID_VERIFICATION_KEY"
@@ -33,15 +35,10 @@ ENV_CAMPAIGN_KEY = "CAMPAIGNS_WEBHOOK_CAMPAIGN_KEY"
 ENV_RECIPIENT_KEY = "CAMPAIGNS_WEBHOOK_RECIPIENT_KEY"
 
 
-class WebhookError(Exception):
+class WebhookError(HttpError):
     """A request a receiver refuses: `status` is the HTTP status to answer (400 malformed,
     401 failed authentication, 503 a dependency, such as the SNS certificate host, is
     unreachable and the provider should retry). Nothing may be written for it."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 import api.query
-from api.errors import ApiError
+from api.app import EXCEPTION_HANDLERS
 from api.query import MEMORY_RETRY_PAUSES, QueryPool
+from rollup.errors import MemoryBackpressure
 
 REFUSAL = ("Code: 241. DB::Exception: (total) memory limit exceeded: would use 259.21 MiB. "
            "(MEMORY_LIMIT_EXCEEDED)")
@@ -39,12 +43,20 @@ def test_a_refusal_that_passes_is_answered():
     assert result.rows == [(1,)] and client.queries == len(MEMORY_RETRY_PAUSES) + 1
 
 
-def test_a_lasting_refusal_is_a_503_with_retry_after():
+def test_a_lasting_refusal_is_backpressure_answered_503_with_retry_after():
     client = RefusingClient(refusals=100)
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(MemoryBackpressure):
         QueryPool(lambda: client, size=1).run("SELECT 1 AS x", {})
-    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
     assert client.queries == len(MEMORY_RETRY_PAUSES) + 1
+
+    async def refused(request):  # noqa: ANN001, ANN202
+        QueryPool(lambda: RefusingClient(refusals=100), size=1).run("SELECT 1", {})
+
+    app = Starlette(routes=[Route("/q", refused)],
+                    exception_handlers=EXCEPTION_HANDLERS)  # type: ignore[arg-type]
+    response = TestClient(app).get("/q")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "short of memory" in response.json()["error"]
 
 
 def test_other_errors_are_not_retried():

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from rollup import memory
+from rollup.backpressure import is_memory_refusal
 from rollup.config import REPO_ROOT, Settings
 from rollup.errors import ConfigError
 from rollup.topic import consumer_config
@@ -92,8 +93,8 @@ def test_settings_follow_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_memory_refusal_is_recognised() -> None:
     refusal = RuntimeError("Code: 241. DB::Exception: (total) memory limit exceeded: would "
                            "use 270.54 MiB ... (MEMORY_LIMIT_EXCEEDED)")
-    assert memory.is_memory_refusal(refusal)
-    assert not memory.is_memory_refusal(RuntimeError("Code: 60. Unknown table"))
+    assert is_memory_refusal(refusal)
+    assert not is_memory_refusal(RuntimeError("Code: 60. Unknown table"))
 
 
 PROBE = """
@@ -142,7 +143,7 @@ def test_embedded_engine_runs_with_the_budget(tmp_path) -> None:  # noqa: ANN001
     assert len(server) == 6
     assert got["query_limit"] == plan.query_bytes
     assert got["decay"] == ["0"]  # JE_MALLOC_CONF reached chDB's jemalloc
-    assert got["refused"] is not None and memory.is_memory_refusal(Exception(got["refused"]))
+    assert got["refused"] is not None and is_memory_refusal(Exception(got["refused"]))
 
 
 def test_no_budget_leaves_the_engine_defaults(tmp_path) -> None:  # noqa: ANN001
