@@ -24,6 +24,7 @@ from api.cache.events import (
     Interner,
 )
 from api.cache.source import ROW, Source
+from api.cache.state import CacheState, check
 from api.cache.totals import AllCampaigns, TotalsTable
 from rollup.batch import Batch
 
@@ -56,17 +57,32 @@ class CampaignCache:
         self._too_big: set[str] = set()
         self._bytes = 0
         self._generation = 0
-        self.active = False
-        # Every campaign stored is held: new campaigns are added as they arrive, and
-        # questions about all campaigns (or unknown ones) are answered here too.
-        self.complete = False
+        self.state = CacheState.INACTIVE  # api/cache/state.py; changed only by _enter
         self.hits = 0
         self.misses = 0
         self._requests: queue.Queue[str | None] = queue.Queue()
         self._pending: set[str] = set()
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------
+    # -- lifecycle (api/cache/state.py) ------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """Serving (any state but INACTIVE)."""
+        return self.state.serving
+
+    @property
+    def complete(self) -> bool:
+        """Every campaign stored is held: new campaigns are added as they arrive, and
+        questions about all campaigns (or unknown ones) are answered here too."""
+        return self.state is CacheState.COMPLETE
+
+    def _enter(self, state: CacheState) -> None:
+        """The one place the lifecycle changes (caller holds the lock)."""
+        check(self.state, state)
+        if state is not self.state:
+            log.info("serving cache: %s -> %s", self.state.value, state.value)
+        self.state = state
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._load_loop, name="campaign-cache",
                                         daemon=True)
@@ -86,7 +102,7 @@ class CampaignCache:
     def _clear(self, active: bool) -> None:
         self._forget()
         self._too_big.clear()
-        self.active = active
+        self._enter(CacheState.WARMING if active else CacheState.INACTIVE)
         if active:
             self._requests.put(WARM_UP)
 
@@ -98,7 +114,8 @@ class CampaignCache:
 
     def describe(self) -> dict[str, object]:
         with self._lock:
-            return {"active": self.active, "complete": self.complete,
+            return {"state": self.state.value, "active": self.active,
+                    "complete": self.complete,
                     "campaigns": len(self._entries),
                     "events": sum(e.size for e in self._entries.values()),
                     "strings": self._string_count(),
@@ -259,7 +276,7 @@ class CampaignCache:
         return sum(interner.nbytes for interner in self._strings.values())
 
     def _drop(self, campaign_id: str) -> None:
-        self.complete = False
+        self._incomplete()
         entry = self._entries.pop(campaign_id)
         self._totals.remove(campaign_id)
         self._bytes -= entry.nbytes
@@ -272,7 +289,12 @@ class CampaignCache:
         self._totals.clear()
         self._bytes = 0
         self._generation += 1
-        self.complete = False
+        self._incomplete()
+
+    def _incomplete(self) -> None:
+        """Not every campaign is held any more (caller holds the lock)."""
+        if self.state is CacheState.COMPLETE:
+            self._enter(CacheState.PARTIAL)
 
     def _evict(self) -> None:
         strings = self._string_bytes()
@@ -293,6 +315,8 @@ class CampaignCache:
     def warm_up(self) -> None:
         """Load the most recently active campaigns that fit in the budget, in chunks."""
         started = time.perf_counter()
+        with self._lock:
+            generation = self._generation
         budget_events = self.budget_bytes * 4 // 5 // BYTES_PER_EVENT
         chunk: list[str] = []
         chunk_events = total = 0
@@ -312,6 +336,9 @@ class CampaignCache:
                         break
         if chunk:
             self.load(chunk)
+        with self._lock:  # (a reset meanwhile queued a warm-up of its own)
+            if self.state is CacheState.WARMING and generation == self._generation:
+                self._enter(CacheState.PARTIAL)
         self._check_complete()
         log.info("serving cache warmed up: %s in %.1f s", self.describe(),
                  time.perf_counter() - started)
@@ -327,9 +354,9 @@ class CampaignCache:
                 generation = self._generation
             stored = self._source.all_campaigns()
             with self._lock:
-                if generation == self._generation and all(
+                if generation == self._generation and self.active and all(
                         campaign_id in self._entries for campaign_id in stored):
-                    self.complete = True
+                    self._enter(CacheState.COMPLETE)
 
     def _load_loop(self) -> None:
         carried: str | None = None
@@ -405,8 +432,6 @@ class CampaignCache:
         log.debug("cached %d campaigns (%d events) in %.0f ms", len(wanted), len(rows),
                   (time.perf_counter() - started) * 1000)
         return len(rows)
-
-
 
 
 class StoreFeed:
