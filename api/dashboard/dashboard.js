@@ -5,7 +5,9 @@
  * removed from the address bar at once) or the sign-in field, is kept in sessionStorage
  * and is sent only in the Authorization header: no URL this page requests carries it.
  * The view (campaign_id, start_date, end_date, granularity) lives in the page's query
- * string so it can be shared; the token never does. */
+ * string so it can be shared; the token never does. The label and hover definition of
+ * every metric and rate come from the metric declaration, GET /v0/definitions (public,
+ * fetched once at start); the page chooses only which columns it shows where. */
 (() => {
   'use strict';
 
@@ -16,67 +18,36 @@
   const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$/;
   const GRANULARITIES = ['hour', 'day', 'week', 'month'];
 
-  /* Each campaign_stats column once, with its label and definition (the pipes' own). */
-  const HEADLINE = [
-    ['sends', 'Sent', 'Send events.'],
-    ['delivered', 'Delivered', 'Delivered events.'],
-    ['unique_opens', 'Unique opens', 'Recipients with at least one open (machine opens included).'],
-    ['unique_clicks', 'Unique clicks', 'Recipients with at least one click (machine clicks included).'],
-    ['open_rate', 'Open rate', 'opens ÷ sends × 100: every open event, machine opens included, over send events (the Tinybird tutorial\'s definition; it can exceed 100 %). Empty when there are no sends.'],
-    ['click_to_open_rate', 'Click-to-open rate', 'clicks ÷ opens × 100 (events). Empty when there are no opens.'],
-    ['human_open_rate', 'Human open rate', 'unique_human_opens ÷ delivered × 100: recipients with at least one open not flagged as machine (privacy proxies, scanners), over deliveries. Empty when nothing was delivered.'],
-    ['human_click_rate', 'Human click rate', 'unique_human_clicks ÷ delivered × 100: recipients with at least one click not flagged as machine, over deliveries. Empty when nothing was delivered.'],
-    ['bounce_rate', 'Bounce rate', 'bounces ÷ sends × 100. Empty when there are no sends.'],
-    ['unsubscribe_rate', 'Unsubscribe rate', 'unsubscribes ÷ sends × 100. Empty when there are no sends.'],
-  ];
-  const DETAILS = [
-    ['opens', 'Opens', 'Open events, machine opens included.'],
-    ['clicks', 'Clicks', 'Click events, machine clicks included.'],
-    ['bounces', 'Bounces', 'Bounce events.'],
-    ['complaints', 'Complaints', 'Spam complaints.'],
-    ['unsubscribes', 'Unsubscribes', 'Unsubscribe events.'],
-    ['unique_human_opens', 'Unique human opens', 'Recipients with at least one open not flagged as machine.'],
-    ['unique_human_clicks', 'Unique human clicks', 'Recipients with at least one click not flagged as machine.'],
-    ['machine_opens', 'Machine opens', 'Open events flagged as machine (by the provider or by the user agent).'],
-    ['machine_clicks', 'Machine clicks', 'Click events flagged as machine (by the provider or by the user agent).'],
-    ['campaign_start', 'First event', 'The first event in the range (UTC).'],
-    ['last_activity', 'Last event', 'The last event in the range (UTC).'],
-  ];
-  const DEFINITIONS = Object.fromEntries([...HEADLINE, ...DETAILS].map(([c, , d]) => [c, d]));
-  const LIST_COLUMNS = [
-    ['campaign_id', 'Campaign'], ['sends', 'Sent'], ['delivered', 'Delivered'],
-    ['unique_opens', 'Unique opens'], ['open_rate', 'Open rate'],
-    ['click_to_open_rate', 'Click-to-open'], ['human_open_rate', 'Human open rate'],
-    ['bounce_rate', 'Bounce rate'], ['campaign_start', 'First event'],
-    ['last_activity', 'Last event'],
-  ];
-  const LINK_COLUMNS = [
-    ['link_url', 'Link'], ['clicks', 'Clicks'], ['unique_clicks', 'Unique'],
-    ['human_clicks', 'Human clicks'], ['unique_human_clicks', 'Unique human'],
-    ['first_click', 'First click'], ['last_click', 'Last click'],
-  ];
-  const DOMAIN_COLUMNS = [
-    ['domain', 'Domain'], ['sends', 'Sent'], ['delivered', 'Delivered'],
-    ['bounce_rate', 'Bounce rate'], ['complaint_rate', 'Complaint rate'],
-    ['unique_opens', 'Unique opens'], ['unique_open_rate', 'Unique open rate'],
-    ['unique_clicks', 'Unique clicks'], ['bounces', 'Bounces'], ['complaints', 'Complaints'],
-    ['opens', 'Opens'], ['clicks', 'Clicks'],
-  ];
-  const DOMAIN_DEFINITIONS = {
-    bounce_rate: 'bounces ÷ sends × 100',
-    complaint_rate: 'complaints ÷ delivered × 100',
-    unique_open_rate: 'unique_opens ÷ delivered × 100',
-  };
-  const RECIPIENT_COLUMNS = [
-    ['recipient_id', 'Recipient'], ['recipient_email', 'Email'], ['sends', 'Sent'],
-    ['delivered', 'Delivered'], ['opens', 'Opens'], ['clicks', 'Clicks'],
-    ['bounces', 'Bounces'], ['complaints', 'Complaints'], ['unsubscribes', 'Unsubscribes'],
-    ['first_activity', 'First activity'], ['last_activity', 'Last activity'],
-    ['last_event_type', 'Last event'], ['clicked_links', 'Clicked links'],
-  ];
+  /* Which columns each part of the page shows, in its order. The label and the hover
+   * definition of every metric and rate are the declaration's (rollup/metrics.py), read
+   * once from GET /v0/definitions at start: there is no copy of them here. */
+  const HEADLINE = ['sends', 'delivered', 'unique_opens', 'unique_clicks', 'open_rate',
+    'click_to_open_rate', 'human_open_rate', 'human_click_rate', 'bounce_rate',
+    'unsubscribe_rate'];
+  const DETAILS = ['opens', 'clicks', 'bounces', 'complaints', 'unsubscribes',
+    'unique_human_opens', 'unique_human_clicks', 'machine_opens', 'machine_clicks',
+    'campaign_start', 'last_activity'];
+  const LIST_COLUMNS = ['campaign_id', 'sends', 'delivered', 'unique_opens', 'open_rate',
+    'click_to_open_rate', 'human_open_rate', 'bounce_rate', 'campaign_start', 'last_activity'];
+  const LINK_COLUMNS = ['link_url', 'clicks', 'unique_clicks', 'human_clicks',
+    'unique_human_clicks', 'first_click', 'last_click'];
+  const DOMAIN_COLUMNS = ['domain', 'sends', 'delivered', 'bounce_rate', 'complaint_rate',
+    'unique_opens', 'unique_open_rate', 'unique_clicks', 'bounces', 'complaints', 'opens',
+    'clicks'];
+  const RECIPIENT_COLUMNS = ['recipient_id', 'recipient_email', 'sends', 'delivered', 'opens',
+    'clicks', 'bounces', 'complaints', 'unsubscribes', 'first_activity', 'last_activity',
+    'last_event_type', 'clicked_links'];
   const TIMELINE_TABLE = ['bucket', 'sends', 'delivered', 'opens', 'unique_opens', 'clicks',
     'unique_clicks', 'bounces', 'complaints', 'unsubscribes', 'machine_opens',
     'machine_clicks'];
+  const FUNNEL = ['sends', 'delivered', 'unique_opens', 'unique_clicks'];
+  /* Labels of the columns that are not declared metrics: the answers' keys and the
+   * recipient fields (the declaration's label wins should it ever declare one). */
+  const KEY_LABELS = {
+    campaign_id: 'Campaign', link_url: 'Link', domain: 'Domain', recipient_id: 'Recipient',
+    recipient_email: 'Email', first_activity: 'First event', last_event_type: 'Last event type',
+    clicked_links: 'Clicked links',
+  };
   const TEXT_COLUMNS = new Set(['campaign_id', 'link_url', 'domain', 'recipient_id',
     'recipient_email', 'last_event_type', 'clicked_links']);
   const COLORS = {
@@ -87,6 +58,8 @@
   };
 
   const state = {
+    declared: { metrics: {}, rates: {} },  // GET /v0/definitions: {metrics, rates, layouts}
+    labelsReady: null,  // the promise of that one request (settled, never rejected)
     token: null,
     claims: null,
     campaign: '',
@@ -175,6 +148,56 @@
       if (value !== '' && value !== null && value !== undefined) q.set(key, String(value));
     }
     return q.toString();
+  }
+
+  /* ---------------------------------------------------------------- the declaration */
+  const DEFINITIONS_URL = '/v0/definitions';
+
+  function declaredEntry(column) {
+    const { metrics, rates } = state.declared;
+    const entry = Object.hasOwn(rates, column) ? rates[column]
+      : Object.hasOwn(metrics, column) ? metrics[column] : null;
+    return entry && typeof entry === 'object' ? entry : null;
+  }
+
+  /** A column's label: the declaration's for a metric or rate, the page's own for a key
+   * column, else (the declaration unavailable) the column's name. */
+  function label(column) {
+    const entry = declaredEntry(column);
+    if (entry && typeof entry.label === 'string' && entry.label) return entry.label;
+    return KEY_LABELS[column] || column;
+  }
+
+  /** A metric's or rate's one-line definition (its hover text), or null. */
+  function definition(column) {
+    const entry = declaredEntry(column);
+    return entry && typeof entry.definition === 'string' && entry.definition ? entry.definition : null;
+  }
+
+  /** GET /v0/definitions, once (public: no token, so before or alongside sign-in). On a
+   * failure the page says so and shows column names; it never stops the numbers. */
+  async function loadDefinitions() {
+    let problem = '';
+    try {
+      const response = await fetch(DEFINITIONS_URL, {
+        cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+      });
+      if (!response.ok) throw new Error(`the server answered ${response.status}`);
+      const body = await response.json();
+      const object = (value) => value && typeof value === 'object' && !Array.isArray(value);
+      if (!object(body) || !object(body.metrics) || !object(body.rates)) throw new Error('the answer has no metrics and rates');
+      state.declared = { metrics: body.metrics, rates: body.rates };
+    } catch (error) {
+      problem = error instanceof TypeError ? 'the server could not be reached' : error.message;
+    }
+    const msg = $('#definitions-msg');
+    msg.hidden = !problem;
+    msg.textContent = problem
+      ? `The metric labels and definitions could not be loaded (${DEFINITIONS_URL}: ${problem}), so the numbers are shown under their column names. Reloading the page tries again.`
+      : '';
+    document.body.dataset.definitions = problem ? 'failed' : 'loaded';
+    buildTiles();
+    buildCampaignHeader();
   }
 
   /* ---------------------------------------------------------------- token */
@@ -275,10 +298,8 @@
     return error.status === 403;  // a refusal is an answer; anything else is a failed update
   }
 
-  function headerCell(column, label, definition) {
-    const attrs = { scope: 'col', 'data-col': column };
-    if (!definition) return h('th', attrs, label);
-    return h('th', { ...attrs, title: definition }, label);
+  function headerCell(column, text) {
+    return h('th', { scope: 'col', 'data-col': column, title: definition(column) }, text || label(column));
   }
 
   function cell(column, value) {
@@ -289,21 +310,22 @@
     }, display(column, value));
   }
 
-  function fillTable(table, columns, rows, definitions = {}) {
+  /** `labels`: the page's own header text for a column (else its declared label). */
+  function fillTable(table, columns, rows, labels = {}) {
     const head = $('thead', table);
     if (!head.firstChild) {
-      head.append(h('tr', {}, columns.map(([c, label]) => headerCell(c, label, definitions[c]))));
+      head.append(h('tr', {}, columns.map((c) => headerCell(c, labels[c]))));
     }
     $('tbody', table).replaceChildren(...rows.map((row) => h('tr', {},
-      columns.map(([c]) => cell(c, row[c])))));
+      columns.map((c) => cell(c, row[c])))));
   }
 
   /* ---------------------------------------------------------------- campaign list */
   function buildCampaignHeader() {
     const row = $('#campaigns thead tr');
-    row.replaceChildren(...LIST_COLUMNS.map(([column, label]) => h('th', {
-      scope: 'col', 'data-col': column, title: DEFINITIONS[column] || null,
-    }, h('button', { type: 'button', 'data-sort': column, text: label }))));
+    row.replaceChildren(...LIST_COLUMNS.map((column) => h('th', {
+      scope: 'col', 'data-col': column, title: definition(column),
+    }, h('button', { type: 'button', 'data-sort': column, text: label(column) }))));
   }
 
   function sortedCampaigns() {
@@ -331,7 +353,7 @@
       return h('tr', {
         'data-campaign-id': row.campaign_id,
         'aria-current': row.campaign_id === state.campaign ? 'true' : null,
-      }, LIST_COLUMNS.map(([column]) => (column === 'campaign_id'
+      }, LIST_COLUMNS.map((column) => (column === 'campaign_id'
         ? h('td', { 'data-col': column, 'data-value': row.campaign_id }, link)
         : cell(column, row[column]))));
     });
@@ -370,20 +392,24 @@
 
   /* ---------------------------------------------------------------- headline numbers */
   function buildTiles() {
-    const tile = ([column, label, definition], rate) => {
+    // A rate's definition is a tooltip shown on hover and on keyboard focus; the other
+    // numbers' definitions are their title.
+    const tile = (column, headline) => {
+      const text = definition(column);
+      const tip = headline && text && Object.hasOwn(state.declared.rates, column);
       const attrs = { class: 'tile', 'data-metric': column, 'data-value': '' };
-      if (rate) {
-        Object.assign(attrs, { tabindex: '0', 'data-definition': definition, 'aria-describedby': `tip-${column}` });
+      if (tip) {
+        Object.assign(attrs, { tabindex: '0', 'data-definition': text, 'aria-describedby': `tip-${column}` });
       } else {
-        attrs.title = definition;
+        attrs.title = text;
       }
       return h('div', attrs,
-        h('span', { class: 'label', text: label }),
+        h('span', { class: 'label', text: label(column) }),
         h('span', { class: 'value', text: '—' }),
-        rate ? h('span', { class: 'tip', role: 'tooltip', id: `tip-${column}`, text: definition }) : null);
+        tip ? h('span', { class: 'tip', role: 'tooltip', id: `tip-${column}`, text }) : null);
     };
-    $('#headline').replaceChildren(...HEADLINE.map((m) => tile(m, m[0].endsWith('_rate'))));
-    $('#details').replaceChildren(...DETAILS.map((m) => tile(m, false)));
+    $('#headline').replaceChildren(...HEADLINE.map((column) => tile(column, true)));
+    $('#details').replaceChildren(...DETAILS.map((column) => tile(column, false)));
   }
 
   function renderStats(row) {
@@ -407,28 +433,28 @@
     const list = $('#funnel');
     if (!row) { list.replaceChildren(); return; }
     cardMessage(card, '');
-    const steps = [['sends', 'Sent'], ['delivered', 'Delivered'], ['unique_opens', 'Opened'], ['unique_clicks', 'Clicked']];
     const top = Math.max(row.sends, 1);
-    list.replaceChildren(...steps.map(([column, label], i) => {
+    list.replaceChildren(...FUNNEL.map((column, i) => {
       const value = row[column];
-      const previous = i ? row[steps[i - 1][0]] : null;
+      const previous = i ? row[FUNNEL[i - 1]] : null;
       const width = Math.min(100, value / top * 100);
       return h('li', { 'data-step': column, 'data-value': raw(value) },
-        h('span', { class: 'step', text: label }),
+        h('span', { class: 'step', title: definition(column), text: label(column) }),
         h('div', { class: 'bar', role: 'presentation' }, h('div', { class: 'fill', 'data-width': width.toFixed(2) })),
         h('span', { class: 'nums' },
           h('b', { text: numbers.format(value) }),
           column.startsWith('unique') ? ' recipients' : ' events',
-          i ? ` · ${percent(value, previous)} of ${steps[i - 1][1].toLowerCase()}` : '',
+          i ? ` · ${percent(value, previous)} of ${label(FUNNEL[i - 1]).toLowerCase()}` : '',
           i > 2 ? ` · ${percent(value, row.delivered)} of delivered` : ''));
     }));
     for (const fill of $$('.fill', list)) fill.style.width = `${fill.dataset.width}%`;  // CSSOM: allowed by the CSP
   }
 
-  function stackRow(title, human, machine, unit) {
+  function stackRow(column, human, machine, unit) {
     const total = human + machine;
-    const row = h('div', { class: 'hvm-row' },
-      h('div', { class: 'title' }, h('span', { text: title }),
+    const title = label(column);
+    const row = h('div', { class: 'hvm-row', 'data-col': column },
+      h('div', { class: 'title' }, h('span', { title: definition(column), text: title }),
         h('span', { text: `${numbers.format(human)} human · ${numbers.format(machine)} machine ${unit}` })),
       h('div', { class: 'stack', role: 'img', 'aria-label': `${title}: ${percent(human, total)} human` },
         h('div', { class: 'human' }), h('div', { class: 'machine' })));
@@ -442,10 +468,10 @@
     if (!row) { box.replaceChildren(); return; }
     cardMessage($('#hvm-card'), '');
     box.replaceChildren(
-      stackRow('Opens', row.opens - row.machine_opens, row.machine_opens, 'events'),
-      stackRow('Openers', row.unique_human_opens, row.unique_opens - row.unique_human_opens, 'only'),
-      stackRow('Clicks', row.clicks - row.machine_clicks, row.machine_clicks, 'events'),
-      stackRow('Clickers', row.unique_human_clicks, row.unique_clicks - row.unique_human_clicks, 'only'),
+      stackRow('opens', row.opens - row.machine_opens, row.machine_opens, 'events'),
+      stackRow('unique_opens', row.unique_human_opens, row.unique_opens - row.unique_human_opens, 'only'),
+      stackRow('clicks', row.clicks - row.machine_clicks, row.machine_clicks, 'events'),
+      stackRow('unique_clicks', row.unique_human_clicks, row.unique_clicks - row.unique_human_clicks, 'only'),
       h('div', { class: 'legend' },
         h('span', {}, h('span', { class: 'swatch human' }), 'human'),
         h('span', {}, h('span', { class: 'swatch machine' }), 'machine (proxies, scanners; "only": recipients whose every open or click was a machine\'s)')));
@@ -463,21 +489,21 @@
   }
 
   function seriesFor(view) {
+    // [id, label, value of a row]: the declared metrics and rates; human opens is
+    // opens − machine_opens (campaign_timeline has no such column, nor a declared one).
+    const column = (c) => [c, label(c), (r) => r[c]];
     if (view === 'human') {
       return [
         ['human_opens', 'Human opens', (r) => r.opens - r.machine_opens],
-        ['machine_opens', 'Machine opens', (r) => r.machine_opens],
-        ['human_clicks', 'Human clicks', (r) => r.clicks - r.machine_clicks],
-        ['machine_clicks', 'Machine clicks', (r) => r.machine_clicks],
+        column('machine_opens'),
+        ['human_clicks', label('human_clicks'), (r) => r.clicks - r.machine_clicks],
+        column('machine_clicks'),
       ];
     }
     if (view === 'rates') {
-      return ['open_rate', 'click_to_open_rate', 'human_open_rate', 'bounce_rate']
-        .map((c) => [c, HEADLINE.find((m) => m[0] === c)[1], (r) => r[c]]);
+      return ['open_rate', 'click_to_open_rate', 'human_open_rate', 'bounce_rate'].map(column);
     }
-    return [['sends', 'Sent', (r) => r.sends], ['delivered', 'Delivered', (r) => r.delivered],
-      ['opens', 'Opens', (r) => r.opens], ['clicks', 'Clicks', (r) => r.clicks],
-      ['bounces', 'Bounces', (r) => r.bounces]];
+    return ['sends', 'delivered', 'opens', 'clicks', 'bounces'].map(column);
   }
 
   function chartData(rows, series, cumulative) {
@@ -577,7 +603,7 @@
     if (!details.open || !state.timeline) return;
     const table = $('table', details);
     $('thead', table).replaceChildren();
-    fillTable(table, TIMELINE_TABLE.map((c) => [c, c === 'bucket' ? `Bucket (${state.timeline.granularity}, UTC)` : c.replace(/_/g, ' ')]), state.timeline.rows);
+    fillTable(table, TIMELINE_TABLE, state.timeline.rows, { bucket: `Bucket (${state.timeline.granularity}, UTC)` });
   }
 
   async function loadTimeline(generation, row) {
@@ -613,14 +639,14 @@
     $('.more', card).hidden = shown >= total;
   }
 
-  async function loadTable(generation, { card, pipe, table, columns, limitKey, params, empty, definitions }) {
+  async function loadTable(generation, { card, pipe, table, columns, limitKey, params, empty }) {
     const el = $(card);
     try {
       const body = await callPipe(pipe, { ...params, limit: state.limits[limitKey] });
       if (generation !== state.generation) return true;
       cardMessage(el, body.data.length ? '' : empty);
       $('.table-wrap', el).hidden = !body.data.length;
-      fillTable($(table), columns, body.data, definitions);
+      fillTable($(table), columns, body.data);
       paged(el, body, body.data.length);
       return true;
     } catch (error) {
@@ -644,7 +670,6 @@
   const loadDomains = (generation) => loadTable(generation, {
     card: '#domains-card', pipe: 'campaign_domains', table: '#domains', columns: DOMAIN_COLUMNS,
     limitKey: 'domains', params: rangeParams(), empty: 'No events in this range.',
-    definitions: DOMAIN_DEFINITIONS,
   });
 
   function recipientParams() {
@@ -922,9 +947,12 @@
     showSignin(message);
   }
 
-  function start() {
+  async function start() {
     state.token = sessionStorage.getItem(TOKEN_KEY);
     if (!state.token) { showSignin(''); return; }
+    await state.labelsReady;  // the tiles and headers, labelled from /v0/definitions
+    state.token = sessionStorage.getItem(TOKEN_KEY);
+    if (!state.token) return;
     state.claims = readClaims(state.token);
     if (state.claims && typeof state.claims.exp === 'number' && state.claims.exp * 1000 < Date.now()) {
       signOut(`This token expired at ${new Date(state.claims.exp * 1000).toISOString().replace('.000', '')}.`);
@@ -1032,8 +1060,7 @@
   }
 
   takeFragmentToken();
-  buildTiles();
-  buildCampaignHeader();
+  state.labelsReady = loadDefinitions();  // builds the tiles and the list's headers
   bind();
   readUrl();
   start();
