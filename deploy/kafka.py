@@ -6,8 +6,8 @@
     python -m deploy.kafka status
 
 The broker binds to 127.0.0.1 only, on the port of KAFKA_BOOTSTRAP_SERVERS; its data,
-logs and pidfile live under $CAMPAIGNS_DATA_DIR/kafka (default var/kafka), its jars under
-var/kafka. `up` twice is harmless.
+logs and pidfile live under $CAMPAIGNS_DATA_DIR/kafka (default var/kafka; kafka-<port> for
+a broker on another port than 9092), its jars under var/kafka. `up` twice is harmless.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from rollup.config import REPO_ROOT, Settings
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 JARS_DIR = REPO_ROOT / "var" / "kafka"
+DEFAULT_PORT = 9092
 TOPIC_PARTITIONS = 6
 
 
@@ -41,18 +42,20 @@ def kafka_version() -> str:
 class Broker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.home = settings.data_dir / "kafka"
         self.version = kafka_version()
-        # The jars are a download cache, shared by every data directory (the test broker
-        # of `make test` keeps its data apart from `make run`'s but fetches nothing twice).
+        # The jars are a download cache, shared by every broker and data directory.
         self.lib = JARS_DIR / f"lib-{self.version}"
-        self.data = self.home / "data"
-        self.logs = self.home / "logs"
-        self.pidfile = self.home / "kafka.pid"
         host, _, port = settings.kafka_bootstrap_servers.split(",")[0].rpartition(":")
         self.host = host or "127.0.0.1"
         self.port = int(port)
         self.controller_port = int(os.environ.get("KAFKA_CONTROLLER_PORT") or self.port + 1)
+        # A broker per port: one on another port (`make test`'s) keeps its own data, logs
+        # and pidfile, so it never meets `make run`'s broker or a user's.
+        self.home = settings.data_dir / ("kafka" if self.port == DEFAULT_PORT
+                                         else f"kafka-{self.port}")
+        self.data = self.home / "data"
+        self.logs = self.home / "logs"
+        self.pidfile = self.home / "kafka.pid"
 
     # -- fetch ---------------------------------------------------------------
     def fetch(self) -> None:

@@ -12,10 +12,10 @@ if [[ ! -x /usr/bin/chromium ]]; then
     && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
     || echo "WARNING: could not install chromium (apt-get install -y chromium); the browser tests will fail"
 fi
-# The suite's own broker: a port and a data directory of its own, so it never writes test
-# events into a broker someone runs on the default port (`make run`'s, or their own).
+# The suite's own broker: a port of its own (and so its own var/kafka-<port>), so it never
+# writes test events into a broker someone runs on the default port (`make run`'s, or theirs).
 export KAFKA_BOOTSTRAP_SERVERS=${CAMPAIGNS_TEST_KAFKA:-127.0.0.1:19092}
-BROKER=(env CAMPAIGNS_DATA_DIR=var/test-broker $BIN/python -m deploy.kafka)
+BROKER=($BIN/python -m deploy.kafka)
 STARTED=0
 if ! "${BROKER[@]}" status >/dev/null 2>&1; then
   "${BROKER[@]}" up || { echo "FATAL: the Kafka broker could not start"; exit 1; }
