@@ -8,6 +8,8 @@ import random
 import threading
 import time
 
+import pytest
+
 from deploy.kafka import Broker
 from ingest.synthetic import generate
 from rollup.config import Settings
@@ -49,6 +51,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(kafka, topic, tmp_d
     assert_store_matches(tmp_data_dir, lines)
 
 
+@pytest.mark.solo
 def test_broker_restart_mid_stream(kafka, topic, tmp_data_dir):
     lines = list(generate(30_000, campaigns=4, seed=5, duplicate_ratio=0.02))
     broker = Broker(Settings.from_env())
