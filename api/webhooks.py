@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.auth import TokenStore, basic_password, presented_token, token_allows
 from api.errors import ApiError
-from ingest.contract import Event, validate_message
+from ingest.contract import Event
 from ingest.errors import RequestError
 from ingest.events_api import (
     DECOMPRESSED_FACTOR,
@@ -29,6 +29,7 @@ from ingest.events_api import (
     produce_rows,
     read_body,
 )
+from ingest.messages import validate_message
 from ingest.producer import EventProducer, campaign_key
 from ingest.webhooks import (
     PROVIDER_NAMES,

@@ -25,8 +25,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ingest.contract import UTF8_BOM, Event, validate_message
+from ingest.contract import Event
 from ingest.errors import ProduceError, RequestError
+from ingest.messages import UTF8_BOM, validate_message
 from ingest.producer import IMPORT_ID_HEADER, EventProducer, campaign_key
 
 DATASOURCE = "email_events"

@@ -28,7 +28,8 @@ from api.params import (
     get_string,
     whole_hours,
 )
-from ingest.contract import COUNT_COLUMNS, format_timestamp
+from ingest.contract import COUNT_COLUMNS
+from ingest.timestamps import format_timestamp
 
 PIPES_DIR = Path(__file__).resolve().parent
 Finish = Callable[[PipeResult], PipeResult]
@@ -138,7 +139,7 @@ def bound_range(params: Mapping[str, str]) -> tuple[dict[str, object], bool, int
     the range as epochs."""
     start, end = date_range(params)
     whole_from, whole_to = whole_hours(start, end)
-    # Events end in 2105 (see ingest.contract), so an open end has no partial last hour.
+    # Events end in 2105 (see ingest.timestamps), so an open end has no partial last hour.
     partial = whole_from >= whole_to or start < whole_from or (
         end < MAX_EPOCH and end + 1 > whole_to)
     return {

@@ -9,7 +9,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.contract import EVENT_TYPES, Event, Rejection, parse_timestamp, validate_message
+from ingest.contract import EVENT_TYPES, Event, Rejection
+from ingest.messages import validate_message
+from ingest.timestamps import parse_timestamp
 
 NOW = calendar.timegm((2025, 6, 1, 0, 0, 0))
 GOOD = {
