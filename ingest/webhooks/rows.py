@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from ingest.contract import MAX_LENGTH, MAX_MESSAGE_BYTES
+from ingest.keys import kafka_key
 from ingest.timestamps import MIN_TIMESTAMP, latest_valid
 from ingest.webhooks.base import WebhookError, WebhookResult
 
@@ -70,7 +71,7 @@ def certain_key(payload: bytes, campaign_id: str | None, recipient_id: str, emai
             and recipient_id.strip() and len(email_id) <= _MAX_EMAIL_ID
             and len(recipient_email) <= _MAX_RECIPIENT_EMAIL and len(metadata) <= _MAX_METADATA
             and len(payload) <= MAX_MESSAGE_BYTES and b"\\u0000" not in payload):
-        return campaign_id.encode()
+        return kafka_key(campaign_id)
     return None
 
 
