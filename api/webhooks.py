@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.auth import TokenStore, basic_password, presented_token, token_allows
 from api.errors import ApiError
-from ingest.contract import Event, validate_message
+from ingest.contract import Event
 from ingest.errors import RequestError
 from ingest.events_api import (
     DECOMPRESSED_FACTOR,
@@ -29,7 +29,9 @@ from ingest.events_api import (
     produce_rows,
     read_body,
 )
-from ingest.producer import EventProducer, campaign_key
+from ingest.keys import validated_key
+from ingest.messages import validate_message
+from ingest.producer import EventProducer
 from ingest.webhooks import (
     PROVIDER_NAMES,
     Provider,
@@ -97,12 +99,10 @@ async def receive_webhook(request: Request, receivers: WebhookReceivers, tokens:
                 valid += 1
                 keyed.append((row, key))
                 continue
-            event = validate_message(row, now)
-            if isinstance(event, Event):
+            result = validate_message(row, now)
+            if isinstance(result, Event):
                 valid += 1
-                keyed.append((row, event.campaign_id.encode()))
-            else:
-                keyed.append((row, campaign_key(row)))
+            keyed.append((row, validated_key(row, result)))
         return mapped, keyed, valid
 
     try:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deploy.kafka import create_topic  # noqa: E402
 from ingest.emit import emit  # noqa: E402
+from ingest.keys import kafka_key  # noqa: E402
 from ingest.producer import EventProducer, producer_config  # noqa: E402
 from ingest.synthetic import generate  # noqa: E402
 from rollup.config import Settings
@@ -176,7 +177,7 @@ def main() -> int:
     create_topic(BOOTSTRAP, topic)
 
     results: dict[str, float] = {}
-    keys = [orjson.loads(line)["campaign_id"].encode() for line in lines]
+    keys = [kafka_key(orjson.loads(line)["campaign_id"]) for line in lines]
     results["bare confluent-kafka producer loop, unkeyed"] = bare_producer(lines, topic)
     results["bare confluent-kafka producer loop"] = bare_producer(lines, topic, keys)
     results["campaigns emit (ingest.emit)"] = emit_path(lines, topic)

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, Producer
 
 from bench.common import BOOTSTRAP, Serve, fast_lines, percentile
 from deploy.kafka import create_topic
+from ingest.keys import kafka_key
 from ingest.producer import producer_config
 from rollup.clickhouse import INSERT_SETTINGS, connect
 from rollup.migrate import migrate
@@ -129,7 +130,7 @@ def freshness(serve: Serve, topic: str, seconds: float, rate: float) -> list[flo
             line = (f'{{"event_id":"{campaign}","timestamp":"2025-05-01 10:00:00",'
                     f'"event_type":"send","campaign_id":"{campaign}","recipient_id":"u"}}')
             sent = time.perf_counter()
-            probe_producer.produce(topic, value=line.encode(), key=campaign.encode())
+            probe_producer.produce(topic, value=line.encode(), key=kafka_key(campaign))
             probe_producer.flush(10)
             while True:
                 response = http.get(f"{serve.base}/v0/pipes/campaign_stats.json",

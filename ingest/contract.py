@@ -1,22 +1,22 @@
-"""The event contract: the tutorial's ten fields, validated and normalized.
+"""The event contract: the tutorial's ten fields (plus `machine`), validated and normalized.
 
-`validate_event` runs once per event at the HTTP edge and again in the worker, so
-it is written for speed: orjson for decoding, a cached hour prefix for the
-common "YYYY-MM-DD HH:MM:SS" timestamp, no exceptions on the happy path.
+Invariant: `validate_record` is the definition of a valid event. Every other path that
+accepts events answers exactly what it would: the msgspec fast path (ingest.fastpath),
+the message validator around both (ingest.messages) and webhook mappers that certify
+their rows (ingest.webhooks.rows.certain_key). This module also holds the vocabulary
+(fields, limits, event types and their aliases) that the rollups, the SQL and the
+serving cache agree with.
 """
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import NamedTuple
 
-import msgspec
 import orjson
 
 from ingest.machine import is_machine_user_agent, parse_machine_flag
+from ingest.timestamps import MIN_TIMESTAMP, latest_valid, parse_timestamp
 
 FIELDS: tuple[str, ...] = (
     "event_id",
@@ -82,14 +82,6 @@ EVENT_TYPE_ALIASES: dict[str, str] = {
     alias: canonical for canonical, aliases in _ALIASES.items() for alias in aliases
 }
 
-# Timestamps outside [MIN_TIMESTAMP, reference + MAX_FUTURE_SECONDS] are rejected. The
-# reference is the Kafka record's own timestamp in the worker, so a replay years
-# later makes the same decision as the first ingest.
-MIN_TIMESTAMP = calendar.timegm((2000, 1, 1, 0, 0, 0))
-MAX_TIMESTAMP = calendar.timegm((2105, 12, 31, 23, 59, 59))  # DateTime('UTC') ends in 2106
-MAX_FUTURE_SECONDS = 7 * 24 * 3600
-
-
 class Event(NamedTuple):
     """A valid event, normalized: canonical type, UTC epoch seconds, strings only.
     (A NamedTuple: cheap to build, and `zip(*events)` gives the insert's columns.)"""
@@ -115,55 +107,6 @@ class Rejection:
     error_columns: list[str]
     errors: list[str]
     raw: str | None = None  # the message itself when it was not a JSON object
-
-
-def format_timestamp(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-_minute_cache: dict[str, int] = {}
-_SECONDS = {f"{i:02d}": i for i in range(60)}
-
-
-def _minute(prefix: str) -> int | None:
-    """Epoch of "YYYY-MM-DD HH:MM" (or with T), validated once and cached."""
-    if prefix[4] != "-" or prefix[7] != "-" or prefix[10] not in " T" or prefix[13] != ":":
-        return None
-    try:
-        year, month, day = int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10])
-        hour, minute = int(prefix[11:13]), int(prefix[14:16])
-        datetime(year, month, day, hour, minute)  # rejects 2025-02-30, 24:00, ...
-    except ValueError:
-        return None
-    if not prefix[0:4].isdigit():
-        return None
-    epoch = calendar.timegm((year, month, day, hour, minute, 0))
-    if len(_minute_cache) > 200_000:
-        _minute_cache.clear()
-    _minute_cache[prefix] = epoch
-    return epoch
-
-
-def parse_timestamp(value: str) -> int | None:
-    """UTC epoch seconds for "YYYY-MM-DD HH:MM:SS" or ISO-8601; None if unparseable."""
-    if len(value) == 19 and value[16] == ":":
-        second = _SECONDS.get(value[17:])
-        if second is not None:
-            prefix = value[:16]
-            minute = _minute_cache.get(prefix)
-            if minute is None:
-                minute = _minute(prefix)
-            if minute is not None:
-                return minute + second
-        if value[10] == " ":
-            return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() // 1)
 
 
 def _stringify(value: object) -> str | None:
@@ -261,9 +204,7 @@ def validate_record(record: object, reference_epoch: int) -> Event | Rejection:
             errors.append(
                 f"'timestamp' {values['timestamp'][:64]!r} is not 'YYYY-MM-DD HH:MM:SS' or ISO-8601"
             )
-        elif parsed < MIN_TIMESTAMP or parsed > min(
-            MAX_TIMESTAMP, reference_epoch + MAX_FUTURE_SECONDS
-        ):
+        elif not MIN_TIMESTAMP <= parsed <= latest_valid(reference_epoch):
             error_columns.append("timestamp")
             errors.append(
                 f"'timestamp' {values['timestamp'][:64]!r} is out of range "
@@ -298,181 +239,3 @@ def validate_record(record: object, reference_epoch: int) -> Event | Rejection:
         user_agent=values["user_agent"],
         machine=machine or is_machine_user_agent(values["user_agent"]),
     )
-
-
-class _Wire(msgspec.Struct):
-    """The happy path's shape, decoded in C by msgspec; anything else takes the slow path."""
-
-    event_id: str | int
-    timestamp: str
-    event_type: str
-    campaign_id: str | int
-    recipient_id: str | int
-    email_id: str | int = ""
-    recipient_email: str = ""
-    link_url: str = ""
-    metadata: str | dict = ""
-    user_agent: str = ""
-    machine: bool | int | str = False
-
-
-_wire_decoder = msgspec.json.Decoder(_Wire)
-_MAX_EVENT_ID, _MAX_CAMPAIGN_ID, _MAX_RECIPIENT_ID, _MAX_EMAIL_ID = (
-    MAX_LENGTH["event_id"], MAX_LENGTH["campaign_id"], MAX_LENGTH["recipient_id"],
-    MAX_LENGTH["email_id"])
-_MAX_RECIPIENT_EMAIL, _MAX_LINK_URL, _MAX_METADATA, _MAX_USER_AGENT = (
-    MAX_LENGTH["recipient_email"], MAX_LENGTH["link_url"], MAX_LENGTH["metadata"],
-    MAX_LENGTH["user_agent"])
-
-
-def _fast(payload: bytes, reference_epoch: int) -> Event | None:
-    """The common case in a few microseconds; None means "ask the slow path why"."""
-    row = _fast_row(payload, reference_epoch)
-    return None if row is None else tuple.__new__(Event, row)
-
-
-def _fast_row(payload: bytes, reference_epoch: int) -> tuple | None:
-    """`_fast`'s answer as a plain tuple in Event's field order. The worker keeps a batch's
-    rows in these: the garbage collector stops tracking a tuple of strings and numbers at
-    its first pass, but not a NamedTuple, and 50,000 tracked rows per batch made full
-    collections take a third of the worker's time."""
-    try:
-        wire = _wire_decoder.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-    event_id, campaign_id, recipient_id, email_id = (
-        wire.event_id, wire.campaign_id, wire.recipient_id, wire.email_id)
-    if type(event_id) is not str or type(campaign_id) is not str \
-            or type(recipient_id) is not str or type(email_id) is not str:
-        if isinstance(event_id, bool) or isinstance(campaign_id, bool) \
-                or isinstance(recipient_id, bool) or isinstance(email_id, bool):
-            return None
-        event_id, campaign_id, recipient_id, email_id = (
-            str(event_id), str(campaign_id), str(recipient_id), str(email_id))
-    metadata = wire.metadata
-    if type(metadata) is dict:
-        metadata = orjson.dumps(metadata).decode()
-    elif metadata:
-        try:
-            orjson.loads(metadata)
-        except orjson.JSONDecodeError:
-            return None
-    event_type = EVENT_TYPE_ALIASES.get(wire.event_type)
-    if event_type is None:
-        event_type = EVENT_TYPE_ALIASES.get(wire.event_type.strip().lower())
-        if event_type is None:
-            return None
-    recipient_email, link_url, user_agent = wire.recipient_email, wire.link_url, wire.user_agent
-    if (not event_id or event_id.isspace() or not campaign_id or campaign_id.isspace()
-            or not recipient_id or recipient_id.isspace()
-            or len(event_id) > _MAX_EVENT_ID or len(campaign_id) > _MAX_CAMPAIGN_ID
-            or len(recipient_id) > _MAX_RECIPIENT_ID or len(email_id) > _MAX_EMAIL_ID
-            or len(recipient_email) > _MAX_RECIPIENT_EMAIL or len(link_url) > _MAX_LINK_URL
-            or len(metadata) > _MAX_METADATA or len(user_agent) > _MAX_USER_AGENT
-            or b"\\u0000" in payload):  # NUL can only arrive escaped in JSON
-        return None
-    epoch = parse_timestamp(wire.timestamp)
-    if epoch is None or epoch < MIN_TIMESTAMP or epoch > MAX_TIMESTAMP \
-            or epoch > reference_epoch + MAX_FUTURE_SECONDS:
-        return None
-    machine = wire.machine
-    if machine is not False:
-        machine = parse_machine_flag(machine)
-        if machine is None:
-            return None
-    return (event_id, epoch, event_type, campaign_id, email_id, recipient_id,
-            recipient_email, link_url, metadata, user_agent,
-            machine or is_machine_user_agent(user_agent))
-
-
-UTF8_BOM = b"\xef\xbb\xbf"
-
-
-def validate_message(payload: bytes, reference_epoch: int) -> Event | Rejection:
-    """Validate one raw message (a Kafka record value or one NDJSON line).
-
-    Total: whatever the bytes, the answer is an Event or a Rejection, never an exception
-    (one undecodable message must not stop a partition), and every string in it is valid
-    UTF-8 text."""
-    if payload.startswith(UTF8_BOM):  # editors and Windows tools prefix files with one
-        payload = payload[3:]
-    if len(payload) <= MAX_MESSAGE_BYTES:
-        try:
-            event = _fast(payload, reference_epoch)
-        except Exception:  # noqa: BLE001 - e.g. invalid UTF-8, nesting: the slow path says why
-            event = None
-        if event is not None:
-            return event
-    return _checked_slow(payload, reference_epoch)
-
-
-def validate_messages(payloads: Sequence[bytes | None], reference_epochs: Sequence[int],
-                      ) -> tuple[list[tuple], list[int], list[tuple[int, Rejection]]]:
-    """`validate_message` over many messages (None counts as b"null"), answering the same:
-    the valid events as plain tuples in FIELDS order with their positions, and the
-    rejections with theirs. One call per batch, so no Event object per message."""
-    rows: list[tuple] = []
-    positions: list[int] = []
-    rejections: list[tuple[int, Rejection]] = []
-    add_row, add_position = rows.append, positions.append
-    fast = _fast_row
-    for i, (payload, reference_epoch) in enumerate(zip(payloads, reference_epochs,
-                                                        strict=True)):
-        if payload is None:
-            payload = b"null"
-        elif payload.startswith(UTF8_BOM):
-            payload = payload[3:]
-        row = None
-        if len(payload) <= MAX_MESSAGE_BYTES:
-            try:
-                row = fast(payload, reference_epoch)
-            except Exception:  # noqa: BLE001 - as in validate_message
-                row = None
-        if row is None:
-            result = _checked_slow(payload, reference_epoch)
-            if isinstance(result, Rejection):
-                rejections.append((i, result))
-                continue
-            row = tuple(result)
-        add_row(row)
-        add_position(i)
-    return rows, positions, rejections
-
-
-def _checked_slow(payload: bytes, reference_epoch: int) -> Event | Rejection:
-    try:
-        return _slow(payload, reference_epoch)
-    except Exception as exc:  # noqa: BLE001 - whatever it is, quarantine it with a reason
-        return Rejection(
-            columns={}, error_columns=["__message"],
-            errors=[f"message cannot be decoded ({type(exc).__name__}: {str(exc)[:200]})"],
-            raw=_raw_text(payload),
-        )
-
-
-def _raw_text(payload: bytes) -> str:
-    """The message as text for the quarantine (invalid UTF-8 replaced, first 64 kB)."""
-    return payload[:MAX_MESSAGE_BYTES].decode("utf-8", "replace")
-
-
-def _slow(payload: bytes, reference_epoch: int) -> Event | Rejection:
-    """Full validation, naming every failing column."""
-    if len(payload) > MAX_MESSAGE_BYTES:
-        return Rejection(
-            columns={}, error_columns=["__message"],
-            errors=[f"message is {len(payload)} bytes, more than {MAX_MESSAGE_BYTES}"],
-            raw=_raw_text(payload[:1024]),
-        )
-    try:
-        record = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:  # includes invalid UTF-8 and nesting over 1024
-        try:
-            payload.decode("utf-8")
-            reason = f"not valid JSON: {exc}"
-        except UnicodeDecodeError:
-            reason = "not valid UTF-8"
-        return Rejection(
-            columns={}, error_columns=["__message"], errors=[reason],
-            raw=_raw_text(payload),
-        )
-    return validate_record(record, reference_epoch)

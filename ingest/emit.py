@@ -10,7 +10,8 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from ingest.producer import EventProducer, campaign_key
+from ingest.keys import campaign_key
+from ingest.producer import EventProducer
 
 
 @dataclass

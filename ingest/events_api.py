@@ -25,9 +25,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ingest.contract import UTF8_BOM, Event, validate_message
+from ingest.contract import Event
 from ingest.errors import ProduceError, RequestError
-from ingest.producer import IMPORT_ID_HEADER, EventProducer, campaign_key
+from ingest.keys import validated_key
+from ingest.messages import UTF8_BOM, validate_message
+from ingest.producer import IMPORT_ID_HEADER, EventProducer
 
 DATASOURCE = "email_events"
 DECOMPRESSED_FACTOR = 10  # a gzip body may inflate to 10x the body cap
@@ -137,9 +139,7 @@ def prepare_rows(body: bytes, encoding: str, max_bytes: int) -> PreparedRows:
         result = validate_message(payload, now_ms // 1000)
         if isinstance(result, Event):
             successful += 1
-            rows.append((payload, result.campaign_id.encode()))
-        else:
-            rows.append((payload, campaign_key(payload)))
+        rows.append((payload, validated_key(payload, result)))
     return PreparedRows(rows, successful, len(rows) - successful, now_ms)
 
 

@@ -1,4 +1,4 @@
-"""Producing events to Kafka: idempotent, acks=all, keyed by campaign_id.
+"""Producing events to Kafka: idempotent, acks=all, keyed by campaign_id (ingest.keys).
 
 Delivery failures are counted and handed to the caller's callback, never dropped
 silently. A background thread serves delivery reports so callers (the HTTP
@@ -12,30 +12,11 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ingest.errors import ProduceError
 
 IMPORT_ID_HEADER = "import_id"  # Kafka header naming the request or import a row came with
-
-
-def campaign_key(line: bytes) -> bytes | None:
-    """campaign_id as the record key (None when the line has none: it will be quarantined)."""
-    start = line.find(b'"campaign_id":"')
-    if start >= 0:  # fast path for compact JSON without escapes in the value
-        end = line.find(b'"', start + 15)
-        value = line[start + 15:end]
-        if end > 0 and b"\\" not in value and line.count(b'"campaign_id"') == 1:
-            return value
-    elif line.find(b'"campaign_id"') < 0:
-        return None
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    value = record.get("campaign_id") if isinstance(record, dict) else None
-    return value.encode() if isinstance(value, str) else None
 
 
 def producer_config(bootstrap: str, **extra: object) -> dict[str, object]:

@@ -14,7 +14,8 @@ from itertools import compress
 
 import numpy as np
 
-from ingest.contract import FIELDS, Rejection, validate_messages
+from ingest.contract import FIELDS, Rejection
+from ingest.messages import validate_messages
 from ingest.producer import IMPORT_ID_HEADER
 from rollup.dedup import SeenEventIds, digest_ids
 

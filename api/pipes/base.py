@@ -27,7 +27,7 @@ from api.params import (
     get_string,
     whole_hours,
 )
-from ingest.contract import format_timestamp
+from ingest.timestamps import format_timestamp
 from rollup.metrics import Layout
 
 PIPES_DIR = Path(__file__).resolve().parent
@@ -127,7 +127,7 @@ def bound_range(params: Mapping[str, str]) -> tuple[dict[str, object], bool, int
     the range as epochs."""
     start, end = date_range(params)
     whole_from, whole_to = whole_hours(start, end)
-    # Events end in 2105 (see ingest.contract), so an open end has no partial last hour.
+    # Events end in 2105 (see ingest.timestamps), so an open end has no partial last hour.
     partial = whole_from >= whole_to or start < whole_from or (
         end < MAX_EPOCH and end + 1 > whole_to)
     return {

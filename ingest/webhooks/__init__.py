@@ -23,7 +23,7 @@ Interface (what the HTTP layer uses):
     provider.authenticate(request, settings, token_ok)   # WebhookError(401) / (503)
     result = provider.parse(request, settings)           # WebhookError(400); never other
     result.rows        # list[bytes]: compact contract JSON, one per recipient; produce each
-                       #   keyed by its campaign_id (ingest.producer.campaign_key)
+                       #   keyed by its campaign_id (ingest.keys)
     result.ignored     # provider events with no counterpart (acknowledged, not stored)
     result.reply       # JSON body to answer on success (Firehose), else None
     result.confirm_url # SNS SubscribeURL to GET (https, AWS SNS host, no redirects):

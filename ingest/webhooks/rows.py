@@ -16,13 +16,9 @@ from typing import Any
 
 import orjson
 
-from ingest.contract import (
-    MAX_FUTURE_SECONDS,
-    MAX_LENGTH,
-    MAX_MESSAGE_BYTES,
-    MAX_TIMESTAMP,
-    MIN_TIMESTAMP,
-)
+from ingest.contract import MAX_LENGTH, MAX_MESSAGE_BYTES
+from ingest.keys import kafka_key
+from ingest.timestamps import MIN_TIMESTAMP, latest_valid
 from ingest.webhooks.base import WebhookError, WebhookResult
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -36,7 +32,7 @@ _SAFE_INT = 2**53
 @dataclass
 class KeyedResult(WebhookResult):
     """A result whose mapper also checked each row against the event contract, as
-    ingest.contract.validate_message would (the receiver then skips that second parse):
+    ingest.messages.validate_message would (the receiver then skips that second parse):
     keys[i] is rows[i]'s Kafka key (its campaign_id) when the row is certainly valid, and
     None when the mapper cannot tell, which the receiver validates as usual.
 
@@ -49,7 +45,7 @@ class KeyedResult(WebhookResult):
 def latest_timestamp(received_at: float) -> int:
     """The latest valid event time (epoch seconds) for a delivery received at
     `received_at`: the receiver validates against int(received_at), like the contract."""
-    return min(MAX_TIMESTAMP, int(received_at) + MAX_FUTURE_SECONDS)
+    return latest_valid(int(received_at))
 
 
 EARLIEST_TIMESTAMP = MIN_TIMESTAMP
@@ -75,7 +71,7 @@ def certain_key(payload: bytes, campaign_id: str | None, recipient_id: str, emai
             and recipient_id.strip() and len(email_id) <= _MAX_EMAIL_ID
             and len(recipient_email) <= _MAX_RECIPIENT_EMAIL and len(metadata) <= _MAX_METADATA
             and len(payload) <= MAX_MESSAGE_BYTES and b"\\u0000" not in payload):
-        return campaign_id.encode()
+        return kafka_key(campaign_id)
     return None
 
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
-from ingest.producer import campaign_key
+from ingest.keys import campaign_key
 from ingest.synthetic import generate
 from tests.conftest import free_port
 from tests.support.e2e import assert_matches_oracle

@@ -8,7 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.contract import Event, Rejection, validate_message
+from ingest.contract import Event, Rejection
+from ingest.messages import validate_message
 from rollup.batch import KafkaRecord, plan_batch
 from rollup.dedup import SeenEventIds
 from tests.support.strategies import (

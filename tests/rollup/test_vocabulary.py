@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import contract
+from ingest import contract, fastpath, messages
 from ingest.contract import COUNT_COLUMNS, EVENT_TYPES, FIELDS, KIND_CODES, MAX_LENGTH
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,10 +92,10 @@ _event = st.fixed_dictionaries(
 @given(_event)
 def test_fast_and_slow_validation_agree(record):
     payload = orjson.dumps(record)
-    fast = contract._fast(payload, 1_800_000_000)
-    slow = contract._slow(payload, 1_800_000_000)
+    fast = fastpath.fast_event(payload, 1_800_000_000)
+    slow = messages.validate_slow(payload, 1_800_000_000)
     if fast is not None:  # the fast path only ever answers what the slow path would
         assert fast == slow
     else:
-        assert isinstance(slow, contract.Rejection) or slow == contract.validate_message(
+        assert isinstance(slow, contract.Rejection) or slow == messages.validate_message(
             payload, 1_800_000_000)

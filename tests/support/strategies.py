@@ -11,7 +11,8 @@ import time
 import orjson
 from hypothesis import strategies as st
 
-from ingest.contract import EVENT_TYPES, FIELDS, MAX_FUTURE_SECONDS, MIN_TIMESTAMP, Event, Rejection
+from ingest.contract import EVENT_TYPES, FIELDS, Event, Rejection
+from ingest.timestamps import MAX_FUTURE_SECONDS, MIN_TIMESTAMP
 
 NOW = calendar.timegm((2025, 6, 1, 0, 0, 0))
 BOM = b"\xef\xbb\xbf"

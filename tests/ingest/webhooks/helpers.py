@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from ingest.contract import Event, Rejection, validate_message
+from ingest.contract import Event, Rejection
+from ingest.messages import validate_message
 from ingest.webhooks import WebhookRequest, WebhookResult
 
 NOW = time.time()

@@ -10,7 +10,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.contract import Event, validate_message
+from ingest.contract import Event
+from ingest.messages import validate_message
 from ingest.webhooks import PROVIDERS, WebhookRequest, WebhookSettings
 
 TEXT = st.one_of(st.text(max_size=8), st.sampled_from(["", " ", "\x00", "x" * 400, "é",

@@ -9,7 +9,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.contract import Event, validate_message
+from ingest.contract import Event
+from ingest.messages import validate_message
 from ingest.webhooks import (
     PROVIDER_NAMES,
     PROVIDERS,
