@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -123,12 +124,12 @@ def phase_measure(data_dir: str, campaigns: int, samples: int, rate: float,
                                         "end_date": params.get("end_date", fmt(2**32 - 1))})
         else:
             plan = pipe.plan(params)
-            result = plan.cached(cache) if path == "cache" else None
+            result = plan.cache_answer(cache) if path == "cache" else None
             if path == "cache" and result is None:
                 raise SystemExit("the cache did not answer")
             if result is None:
                 result = pool.run(load_sql(plan.sql_path), plan.parameters)
-            result = plan.finish(result) if plan.finish else result
+            result = plan.finish(result) if plan.finish and not result.finished else result
         answered = time.perf_counter()
         render_json(result)
         return answered - begin, time.perf_counter() - begin, len(result.rows)
@@ -176,10 +177,27 @@ def phase_measure(data_dir: str, campaigns: int, samples: int, rate: float,
                       "busy_events": busy_to.get("events", 0) - busy_from.get("events", 0)}))
 
 
-def run_phase(*args: str) -> dict:
+def run_phase(*args: str, tree: str | None = None) -> dict:
+    """A phase in a subprocess; with `tree`, that source tree's code answers (and its own
+    copy of this phase), for before/after figures from one run."""
+    env = {**os.environ, "PYTHONPATH": tree} if tree else None
     result = subprocess.run([sys.executable, "-m", "bench.all_stats_bench", *args],
-                            stdout=subprocess.PIPE, text=True, check=True)
+                            stdout=subprocess.PIPE, text=True, check=True, cwd=tree, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def compare(before: dict, after: dict) -> list[str]:
+    """after / before at p50 per question and path (below 1: faster now)."""
+    lines = ["| question | state | path | before p50 ms | now p50 ms | now / before |",
+             "|---|---|---|---:|---:|---:|"]
+    for state in ("idle", "busy"):
+        for name, paths in after[state].items():
+            for path in PATHS:
+                old = ms(before[state][name][path]["json"], 0.5)
+                new = ms(paths[path]["json"], 0.5)
+                lines.append(f"| {name} | {state} | {path} | {old:.2f} | {new:.2f} "
+                             f"| {new / old:.2f} |")
+    return lines
 
 
 def ms(values: list[float], q: float) -> float:
@@ -214,6 +232,9 @@ def main() -> int:
                         "half's events)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the "
                         "serving cache's answers (idle) to stderr")
+    parser.add_argument("--serve-tree", help="also measure this source tree (e.g. a "
+                        "worktree of the commit before a change) over the same data, and "
+                        "print now / before")
     parser.add_argument("--phase", choices=["measure"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -227,9 +248,11 @@ def main() -> int:
                         "--data-dir", data_dir, "--events", str(args.events),
                         "--campaigns", str(args.campaigns)], check=True,
                        stdout=subprocess.DEVNULL)
-    result = run_phase("--phase", "measure", "--data-dir", data_dir, "--campaigns",
-                       str(args.campaigns), "--samples", str(args.samples),
-                       "--rate", str(args.rate), *(["--profile"] if args.profile else []))
+    phase = ("--phase", "measure", "--data-dir", data_dir, "--campaigns",
+             str(args.campaigns), "--samples", str(args.samples), "--rate", str(args.rate),
+             *(["--profile"] if args.profile else []))
+    before = run_phase(*phase, tree=args.serve_tree) if args.serve_tree else None
+    result = run_phase(*phase)
     cache = result["cache"]
     print(f"\n{cache['events']:,} events (after the busy half), {args.campaigns:,} "
           f"campaigns; cache {cache['bytes'] / 2**20:.0f} MiB, warmed up in "
@@ -240,6 +263,9 @@ def main() -> int:
         for kind, title in (("answer", "answer"), ("json", "answer + JSON body")):
             print(f"\n{label}, {title}: ms as p50 / p99\n")
             print("\n".join(table(result[key], kind)))
+    if before is not None:
+        print(f"\nnow vs {args.serve_tree} (answer + JSON body, p50), same data, same run:\n")
+        print("\n".join(compare(before, result)))
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -101,10 +102,10 @@ def phase_sql(data_dir: str, samples: int) -> None:
     warm_seconds = time.perf_counter() - started
 
     def answer(plan, use_cache: bool):  # noqa: ANN001, ANN202
-        result = plan.cached(cache) if use_cache and plan.cached else None
+        result = plan.cache_answer(cache) if use_cache else None
         if result is None:
             result = pool.run(load_sql(plan.sql_path), plan.parameters)
-        return plan.finish(result) if plan.finish else result
+        return plan.finish(result) if plan.finish and not result.finished else result
 
     # One pass per path over the same questions (interleaving them would let chDB's
     # threads, still busy after a query, slow the next path's first steps).
@@ -217,9 +218,12 @@ def ingest_in_background(topic: str, rate: float, stop: threading.Event) -> None
     producer.flush(30)
 
 
-def run_phase(*args: str) -> dict:
+def run_phase(*args: str, tree: str | None = None) -> dict:
+    """A phase in a subprocess; with `tree`, that source tree's code answers (and its own
+    copy of this phase), for before/after figures from one run."""
+    env = {**os.environ, "PYTHONPATH": tree} if tree else None
     result = subprocess.run([sys.executable, "-m", "bench.query_bench", *args],
-                            stdout=subprocess.PIPE, text=True, check=True)
+                            stdout=subprocess.PIPE, text=True, check=True, cwd=tree, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -236,6 +240,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=3, help="load processes for requests/s")
     parser.add_argument("--reuse-data-dir", help="a data dir from an earlier run (skips "
                         "generating; the run adds its live events to it)")
+    parser.add_argument("--serve-tree", help="also answer the in-process questions with "
+                        "this source tree (e.g. a worktree of the commit before a change), "
+                        "over the same data, and print now / before; then stop (no HTTP)")
     parser.add_argument("--phase", choices=["generate", "sql"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -257,8 +264,20 @@ def main() -> int:
                               "--events", str(args.events))
         print(f"generated {generated['rows']:,} events in {generated['seconds']:.0f}s",
               flush=True)
-    in_process = run_phase("--phase", "sql", "--data-dir", data_dir,
-                           "--samples", str(args.samples))
+    phase = ("--phase", "sql", "--data-dir", data_dir, "--samples", str(args.samples))
+    if args.serve_tree:
+        before = run_phase(*phase, tree=args.serve_tree)["timings"]
+        now = run_phase(*phase)["timings"]
+        print(f"\nnow vs {args.serve_tree}, in process, same data, same run: ms p50 / p99\n")
+        print("| question | path | before | now | now / before (p50) |")
+        print("|---|---|---:|---:|---:|")
+        for pipe, paths in now.items():
+            for path in ("cache", "sql"):
+                ratio = percentile(paths[path], 0.5) / percentile(before[pipe][path], 0.5)
+                print(f"| {pipe} | {path} | {summarize(before[pipe][path])} "
+                      f"| {summarize(paths[path])} | {ratio:.2f} |")
+        return 0
+    in_process = run_phase(*phase)
 
     topic = f"bench_query_{uuid.uuid4().hex[:8]}"
     create_topic(BOOTSTRAP, topic)

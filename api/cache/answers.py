@@ -3,7 +3,8 @@ events over a range, grouped one way, aggregated by the kernel (api/cache/kernel
 the layout's metrics, shaped like the SQL's answer (same columns, same order, same
 tie-breaks), so the one finisher (api/finish.py) completes both.
 
-Groupings: `campaign` (one group), `bucket` (hour/day/week/month), `link`, `domain`. The
+Groupings: `campaign` (one group), `bucket` (hour/day/week/month), `link`, `domain`,
+`recipient` (api/cache/recipients.py: per-type counts, not the declared metrics). The
 all-campaign campaign_stats lives in api/cache/all_campaigns.py (it reads the running
 totals)."""
 
@@ -11,38 +12,19 @@ from __future__ import annotations
 
 import time
 import weakref
-from dataclasses import dataclass
 
 import numpy as np
 
 from api.cache.events import CLICK, HeldCampaign, Interner, Window, bucket_starts, utc
 from api.cache.kernel import Grouping, aggregate
+from api.cache.query import CacheQuery
+from api.cache.recipients import by_recipient
 from api.cache.store import CampaignCache
 from api.formats import PipeResult
-from rollup.metrics import Layout, Metric
+from rollup.metrics import Metric
 
-Columns = tuple[tuple[str, str], ...]
 BYTES_PER_EVENT_READ = 9  # statistics as the SQL path reports them: 9 bytes an event
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-@dataclass(frozen=True)
-class CacheQuery:
-    """What a pipe asks the cache: `layout`'s metrics of one campaign's events in
-    [start, end], grouped by `grouping`, as rows of `columns` (the SQL's columns).
-    Paged groupings (link, domain) return their page, ordered by `order_by` descending
-    then key ascending, with the group count in a trailing `_total` column."""
-
-    grouping: str  # campaign | bucket | link | domain
-    layout: Layout
-    columns: Columns
-    campaign_id: str
-    start: int
-    end: int
-    granularity: str = "hour"
-    order_by: str = ""
-    limit: int = 0
-    offset: int = 0
 
 
 def answer(cache: CampaignCache, query: CacheQuery) -> PipeResult | None:
@@ -78,6 +60,7 @@ def metric_rows(keys: list, metrics: tuple[Metric, ...], values: dict[str, np.nd
 def _by_campaign(held: HeldCampaign, window: Window, query: CacheQuery) -> list[tuple]:
     if not len(window.ts):
         return []
+    assert query.layout is not None
     metrics = query.layout.metrics
     values = aggregate(metrics, window.kind, window.machine, window.local, window.ts,
                        Grouping(recipients=len(held.events.recipients)))
@@ -94,6 +77,7 @@ def _by_bucket(held: HeldCampaign, window: Window, query: CacheQuery) -> list[tu
     np.not_equal(buckets[1:], buckets[:-1], out=change[1:])
     runs = np.flatnonzero(change)
     group = np.cumsum(change) - 1
+    assert query.layout is not None
     metrics = query.layout.metrics
     values = aggregate(metrics, window.kind, window.machine, window.local, window.ts,
                        Grouping(len(runs), group, runs, len(held.events.recipients)))
@@ -107,6 +91,7 @@ def _paged(held: HeldCampaign, window: Window, query: CacheQuery, keys: list[str
     if selected is not None:
         kind, machine, local, ts = kind[selected], machine[selected], local[selected], \
             ts[selected]
+    assert query.layout is not None
     metrics = query.layout.metrics
     values = aggregate(metrics, kind, machine, local.astype(np.int64), ts,
                        Grouping(len(keys), group, None, len(held.events.recipients)))
@@ -189,4 +174,4 @@ class _Domains:
 # Per interner (the cache starts a new one when it forgets everything).
 _DOMAINS: weakref.WeakKeyDictionary[Interner, _Domains] = weakref.WeakKeyDictionary()
 _GROUPINGS = {"campaign": _by_campaign, "bucket": _by_bucket, "link": _by_link,
-              "domain": _by_domain}
+              "domain": _by_domain, "recipient": by_recipient}

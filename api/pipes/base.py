@@ -7,13 +7,13 @@ api/pipes/__init__.py; the OpenAPI document, the formats and the tests derive fr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from api.cache import CampaignCache
-from api.cache.answers import CacheQuery, answer
+from api.cache.answers import answer
+from api.cache.query import CacheQuery
 from api.finish import Columns
 from api.formats import PipeResult
 from api.params import (
@@ -136,26 +136,6 @@ def bound_range(params: Mapping[str, str]) -> tuple[dict[str, object], bool, int
         "whole_from": sql_datetime(whole_from),
         "whole_to": sql_datetime(whole_to),
     }, partial, start, end
-
-
-def from_cache(columns: tuple[tuple[str, str], ...],
-               answer: Callable[[CampaignCache], tuple[list[tuple], int] | None]) -> Cached:
-    """A cache answer as a PipeResult shaped like the SQL's (`columns`: the SQL's own
-    columns, before any finishing step)."""
-    names = [name for name, _ in columns]
-    types = [kind for _, kind in columns]
-
-    def cached(cache: CampaignCache) -> PipeResult | None:
-        started = time.perf_counter()
-        answered = answer(cache)
-        if answered is None:
-            return None
-        rows, events_read = answered
-        # Statistics as the SQL path reports them: events scanned, 9 bytes each in memory.
-        return PipeResult(list(names), list(types), rows, time.perf_counter() - started,
-                          events_read, events_read * 9, engine="cache")
-
-    return cached
 
 
 def strip_total(result: PipeResult) -> PipeResult:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from api.cache.all_campaigns import all_campaign_stats
-from api.cache.answers import CacheQuery
+from api.cache.query import CacheQuery
 from api.finish import finish, published_columns, sql_columns
 from api.pipes.base import Param, Pipe, Plan, bound_range, date_params
 from rollup.metrics import CAMPAIGN

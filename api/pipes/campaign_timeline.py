@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from api.cache.answers import CacheQuery
+from api.cache.query import CacheQuery
 from api.finish import finish, published_columns, sql_columns
 from api.formats import PipeResult
 from api.params import ParameterError
