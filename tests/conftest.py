@@ -48,15 +48,35 @@ def ch_url(chdb_dir: Path) -> str:
     return f"chdb://{chdb_dir}"
 
 
-@pytest.fixture
-def database(ch_url: str) -> Iterator[str]:
+def create_database(ch_url: str) -> str:
+    """A new, migrated database in this process's chDB directory."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     connect(ch_url).command(f"CREATE DATABASE {name}")
     migrate(connect(ch_url, database=name))
-    yield name
-    # Dropped afterwards: hundreds of leftover databases keep the process's ClickHouse
-    # merging and scanning parts in the background for the rest of the suite.
+    return name
+
+
+def drop_database(ch_url: str, name: str) -> None:
+    # Dropped afterwards: leftover databases keep the process's ClickHouse merging and
+    # scanning parts in the background for the rest of the suite.
     connect(ch_url).command(f"DROP DATABASE IF EXISTS {name} SYNC")
+
+
+@pytest.fixture
+def database(ch_url: str) -> Iterator[str]:
+    name = create_database(ch_url)
+    yield name
+    drop_database(ch_url, name)
+
+
+@pytest.fixture(scope="module")
+def module_database(chdb_dir: Path) -> Iterator[str]:
+    """One migrated database for a module's tests that only read what the module stored
+    once (each test still gets its own API client and token store)."""
+    ch_url = f"chdb://{chdb_dir}"
+    name = create_database(ch_url)
+    yield name
+    drop_database(ch_url, name)
 
 
 @pytest.fixture

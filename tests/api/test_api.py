@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from api.pipes.base import sql_datetime
 from ingest.synthetic import DEFAULT_START, generate
+from rollup.clickhouse import connect
 from tests.support.api import ADMIN_TOKEN, load_lines, make_client
 from tests.support.oracle import campaign_stats, clean_events
 
@@ -19,10 +20,16 @@ LINES = list(generate(12_000, campaigns=4, seed=11, bad_ratio=0.01))
 EVENTS, _ = clean_events(LINES)
 
 
+@pytest.fixture(scope="module")
+def stored(chdb_dir, module_database) -> str:
+    """LINES stored once for the module; its tests only read."""
+    load_lines(connect(f"chdb://{chdb_dir}", module_database), LINES)
+    return module_database
+
+
 @pytest.fixture
-def api(ch, ch_url, database, tmp_path):
-    load_lines(ch, LINES)
-    return make_client(ch_url, database, tmp_path)
+def api(ch_url, stored, tmp_path):
+    return make_client(ch_url, stored, tmp_path)
 
 
 def auth(token: str = ADMIN_TOKEN) -> dict[str, str]:

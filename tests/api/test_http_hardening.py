@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from api.params import ParameterError, get_int, parse_datetime
 from api.server import bind_listener, make_server
 from ingest.synthetic import generate
+from rollup.clickhouse import connect
 from tests.conftest import free_port
 from tests.support.api import ADMIN_TOKEN, load_lines, make_client
 from tests.support.serve import CAMPAIGNS, REPO
@@ -28,16 +29,22 @@ PIPES = ("campaign_stats", "campaign_timeline", "recipient_activity")
 LINES = list(generate(3_000, campaigns=2, seed=5))
 
 
-@pytest.fixture
-def api(ch, ch_url, database, tmp_path):
-    load_lines(ch, LINES)
-    return make_client(ch_url, database, tmp_path)
+@pytest.fixture(scope="module")
+def stored(chdb_dir, module_database) -> str:
+    """LINES stored once for the module; the tests using it only read."""
+    load_lines(connect(f"chdb://{chdb_dir}", module_database), LINES)
+    return module_database
 
 
 @pytest.fixture
-def bare_api(ch_url, database, tmp_path):
-    """No events: parameters are checked before any query."""
-    return make_client(ch_url, database, tmp_path)
+def api(ch_url, stored, tmp_path):
+    return make_client(ch_url, stored, tmp_path)
+
+
+@pytest.fixture
+def bare_api(ch_url, stored, tmp_path):
+    """Parameters are checked before any query (the stored events are never reached)."""
+    return make_client(ch_url, stored, tmp_path)
 
 
 # -- parameters ---------------------------------------------------------------------
