@@ -40,7 +40,7 @@ def kafka_version() -> str:
 
 
 class Broker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, controller_port: int | None = None) -> None:
         self.settings = settings
         self.version = kafka_version()
         # The jars are a download cache, shared by every broker and data directory.
@@ -48,7 +48,8 @@ class Broker:
         host, _, port = settings.kafka_bootstrap_servers.split(",")[0].rpartition(":")
         self.host = host or "127.0.0.1"
         self.port = int(port)
-        self.controller_port = int(os.environ.get("KAFKA_CONTROLLER_PORT") or self.port + 1)
+        self.controller_port = controller_port or int(os.environ.get("KAFKA_CONTROLLER_PORT")
+                                                      or self.port + 1)
         # A broker per port: one on another port (`make test`'s) keeps its own data, logs
         # and pidfile, so it never meets `make run`'s broker or a user's.
         self.home = settings.data_dir / ("kafka" if self.port == DEFAULT_PORT
@@ -151,6 +152,12 @@ class Broker:
             pid = int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
+        try:  # our own child (started in this process) that exited: reap it, or it
+            # stays a zombie that os.kill(pid, 0) still finds
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
+        except ChildProcessError:
+            pass  # not our child: another process started it
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

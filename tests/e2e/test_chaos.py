@@ -5,14 +5,18 @@ raw rows and every rollup number equal the oracle. Also: a broker restart."""
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
-from deploy.kafka import Broker
+from deploy.kafka import Broker, create_topic
 from ingest.synthetic import generate
 from rollup.config import Settings
+from tests.conftest import free_port
 from tests.support.e2e import processed, produce_paced
 from tests.support.serve import ServeProcess
 from tests.support.store_check import assert_store_matches
@@ -51,10 +55,38 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(kafka, topic, tmp_d
     assert_store_matches(tmp_data_dir, lines)
 
 
-@pytest.mark.solo
-def test_broker_restart_mid_stream(kafka, topic, tmp_data_dir):
+def _port_pair() -> int:
+    """A port p with p and p + 1 free (a broker and its controller)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket() as taken:
+                taken.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no two adjacent free ports")
+
+
+@pytest.fixture
+def own_broker(tmp_path) -> Iterator[Broker]:
+    """A broker of this test's own (port, data): it is stopped and restarted mid-stream
+    while the rest of the suite keeps using the shared one."""
+    port = _port_pair()
+    broker = Broker(Settings.from_env(kafka_bootstrap_servers=f"127.0.0.1:{port}",
+                                      data_dir=tmp_path / "broker"), controller_port=port + 1)
+    broker.up()
+    try:
+        yield broker
+    finally:
+        broker.down()
+
+
+def test_broker_restart_mid_stream(own_broker, tmp_data_dir):
     lines = list(generate(30_000, campaigns=4, seed=5, duplicate_ratio=0.02))
-    broker = Broker(Settings.from_env())
+    broker, kafka = own_broker, own_broker.settings.kafka_bootstrap_servers
+    topic = f"test_{uuid.uuid4().hex[:12]}"
+    create_topic(kafka, topic)
     serve = ServeProcess(topic, tmp_data_dir, kafka).start()
     try:
         done = threading.Event()
