@@ -3,11 +3,13 @@ they fail, never skip, when it is not reachable."""
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from confluent_kafka.admin import AdminClient
 
@@ -15,6 +17,16 @@ from deploy.kafka import create_topic
 from rollup.clickhouse import connect
 from rollup.config import Settings
 from rollup.migrate import migrate
+
+# Hypothesis: in CI (CI=true, as .ci/run is started) the examples are derandomized, so a
+# red run reproduces exactly on any machine, and nothing is read from or written to an
+# example database; locally every run explores new examples and remembers failures.
+# HYPOTHESIS_PROFILE picks one explicitly. Per-test example counts stay as each test sets.
+hypothesis.settings.register_profile("ci", derandomize=True, database=None, deadline=None,
+                                     print_blob=True)
+hypothesis.settings.register_profile("dev", deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                                 or ("ci" if os.environ.get("CI") else "dev"))
 
 BOOTSTRAP = Settings.from_env().kafka_bootstrap_servers  # the one reader of the environment
 

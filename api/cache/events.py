@@ -15,7 +15,7 @@ from ingest.contract import EVENT_TYPES, KIND_CODES, KIND_SLOTS
 from rollup.metrics import CAMPAIGN
 
 KINDS = KIND_CODES  # event type -> code (ingest.contract; sql/campaign_events.sql agrees)
-OPEN, CLICK = KINDS["open"], KINDS["click"]
+CLICK = KINDS["click"]
 # argMax(event_type, (timestamp, event_type)): at equal times the greatest type *name* wins.
 NAME_RANK = np.zeros(KIND_SLOTS, dtype=np.uint64)
 for _rank, _name in enumerate(sorted(EVENT_TYPES)):
@@ -288,11 +288,6 @@ def texts(epochs: np.ndarray) -> list[str]:
     DateTime values."""
     iso = np.datetime_as_string(epochs.astype("datetime64[s]"))
     return [text.replace("T", " ") for text in iso.tolist()]
-
-
-def distinct(local: np.ndarray, recipients: int) -> int:
-    """Distinct campaign recipient numbers."""
-    return int(np.count_nonzero(np.bincount(local, minlength=recipients))) if len(local) else 0
 
 
 def bucket_starts(ts: np.ndarray, granularity: str) -> np.ndarray:
