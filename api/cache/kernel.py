@@ -64,12 +64,24 @@ def aggregate(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
     return out
 
 
-def event_mask(metric: Metric, kind: np.ndarray, machine: np.ndarray) -> np.ndarray | None:
-    """The events a metric aggregates (None: every event)."""
-    mask = None if metric.kind is None else kind == KIND_CODES[metric.kind]
+def event_mask(metric: Metric, kind: np.ndarray, machine: np.ndarray,
+               memo: dict | None = None) -> np.ndarray | None:
+    """The events a metric aggregates (None: every event). `memo` keeps the masks built
+    for one window, so metrics sharing a kind or a machine filter compare once."""
+    memo = {} if memo is None else memo
+
+    def cached(key: tuple, build) -> np.ndarray:  # noqa: ANN001
+        if key not in memo:
+            memo[key] = build()
+        return memo[key]
+
+    mask = None if metric.kind is None else cached(
+        ("kind", metric.kind), lambda: kind == KIND_CODES[metric.kind])
     if metric.machine is not None:
-        flag = machine != 0 if metric.machine else machine == 0
-        mask = flag if mask is None else mask & flag
+        flag = cached(("machine", metric.machine),
+                      lambda: machine != 0 if metric.machine else machine == 0)
+        mask = flag if mask is None else cached(
+            ("both", metric.kind, metric.machine), lambda: mask & flag)
     return mask
 
 
@@ -102,7 +114,8 @@ def _counts(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
 def _distinct(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
               local: np.ndarray, grouping: Grouping) -> dict[str, np.ndarray]:
     groups, group = grouping.groups, grouping.group
-    masks = [event_mask(m, kind, machine) for m in metrics]
+    memo: dict = {}
+    masks = [event_mask(m, kind, machine, memo) for m in metrics]
     if grouping.cells is not None:  # cells numbered across campaigns: flags per cell
         assert grouping.cell_group is not None
         return _distinct_cells(metrics, masks, grouping.cells, grouping.cell_group, groups)
@@ -140,8 +153,7 @@ def bit_counts(names: Sequence[str], flags: np.ndarray, cell_group: np.ndarray |
     """Per group, how many cells have bit i of `flags` set (names[i]); `cell_group` None:
     every cell is in group 0."""
     width = 1 << len(names)
-    combos = np.bincount(flags if cell_group is None else
-                         cell_group.astype(np.int64) * width + flags,
+    combos = np.bincount(flags if cell_group is None else cell_group * width + flags,
                          minlength=groups * width).reshape(groups, width)
     bits = np.array([[(value >> bit) & 1 for bit in range(len(names))]
                      for value in range(width)], dtype=np.int64)
