@@ -9,11 +9,13 @@ is 0. Rounding equals Python's round() (see `round_to`), so answers match row by
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 
 from api.formats import PipeResult
+from rollup.metrics import RATE as RATE_BY_NAME
 from rollup.metrics import Layout, Rate
 
 RATE_TYPE = "Nullable(Float64)"
@@ -75,9 +77,11 @@ def finish(result: PipeResult, layout: Layout) -> PipeResult:
     last = first + len(metrics)
     if names[first:last] != metrics:
         raise AssertionError(f"answer columns {names} do not follow the {layout.name} layout")
-    rates: list[Rate] = list(layout.rates)
+    rates: tuple[Rate, ...] = layout.rates
     if not rates:
         return result
+    if len(result.rows) < _SMALL:  # a few rows (one campaign): plain Python, row by row
+        return _finish_rows(result, layout, first, last)
     columns = list(zip(*result.rows, strict=True)) if result.rows else [()] * len(names)
     by_name = dict(zip(names, columns, strict=True))
     rate_columns = {rate.name: rate_values(by_name[rate.numerator], by_name[rate.denominator],
@@ -91,3 +95,36 @@ def finish(result: PipeResult, layout: Layout) -> PipeResult:
                                  for name in out_names), strict=True))
     result.names = out_names
     return result
+
+
+def _finish_rows(result: PipeResult, layout: Layout, first: int, last: int) -> PipeResult:
+    """`finish` for a few rows: the same values (round(num / den * 100, decimals)), built
+    row by row without numpy's per-call cost."""
+    names = result.names
+    picks, out_names = _row_plan(tuple(names), layout, first, last)
+    rows = []
+    for row in result.rows:
+        values = [row[pick] if pick.__class__ is int else
+                  (None if not row[pick[1]] else round(row[pick[0]] / row[pick[1]] * 100,
+                                                       pick[2]))
+                  for pick in picks]
+        rows.append((*row[:first], *values, *row[last:]))
+    types = dict(zip(names, result.types, strict=True))
+    result.names = list(out_names)
+    result.types = [types.get(name, RATE_TYPE) for name in out_names]
+    result.rows = rows
+    return result
+
+
+@functools.lru_cache(maxsize=64)
+def _row_plan(names: tuple[str, ...], layout: Layout, first: int, last: int,
+              ) -> tuple[list[int | tuple[int, int, int]], tuple[str, ...]]:
+    """Per layout column: the answer's column index, or (numerator, denominator,
+    decimals) indices of a rate; and the finished names."""
+    at = {name: i for i, name in enumerate(names)}
+    picks: list[int | tuple[int, int, int]] = []
+    for column in layout.columns:
+        rate = RATE_BY_NAME.get(column)
+        picks.append(at[column] if rate is None else
+                     (at[rate.numerator], at[rate.denominator], rate.decimals))
+    return picks, (*names[:first], *layout.columns, *names[last:])

@@ -19,6 +19,7 @@ for the rollup column (if it is rolled up), and re-render the SQL blocks
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from ingest.contract import EVENT_TYPES
@@ -142,11 +143,12 @@ class Layout:
     name: str
     columns: tuple[str, ...]
 
-    @property
+    # (computed once per layout: answers read them on every request)
+    @cached_property
     def metrics(self) -> tuple[Metric, ...]:
         return tuple(METRIC[c] for c in self.columns if c in METRIC)
 
-    @property
+    @cached_property
     def rates(self) -> tuple[Rate, ...]:
         return tuple(RATE[c] for c in self.columns if c in RATE)
 

@@ -10,6 +10,7 @@ totals)."""
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from api.cache.events import CLICK, HeldCampaign, Interner, Window, bucket_starts, utc
 from api.cache.kernel import Grouping, aggregate
-from api.cache.query import CacheQuery
+from api.cache.query import CacheQuery, Columns
 from api.cache.recipients import by_recipient
 from api.cache.store import CampaignCache
 from api.formats import PipeResult
@@ -36,15 +37,39 @@ def answer(cache: CampaignCache, query: CacheQuery) -> PipeResult | None:
         window = held.events.window(query.start, query.end)
         rows = _GROUPINGS[query.grouping](held, window, query)
     read = len(window.ts)
-    return PipeResult([name for name, _ in query.columns], [t for _, t in query.columns],
-                      rows, time.perf_counter() - started, read, read * BYTES_PER_EVENT_READ,
-                      engine="cache")
+    names, types = _names_and_types(query.columns)
+    return PipeResult(list(names), list(types), rows, time.perf_counter() - started, read,
+                      read * BYTES_PER_EVENT_READ, engine="cache")
+
+
+_SHAPES: dict[int, tuple[tuple[Metric, ...], tuple[list[str], list[int]]]] = {}
+
+
+def _row_shape(metrics: tuple[Metric, ...]) -> tuple[list[str], list[int]]:
+    """The metrics' names and where the times are (kept per layout's metric tuple)."""
+    known = _SHAPES.get(id(metrics))
+    if known is None or known[0] is not metrics:
+        shape = ([m.name for m in metrics],
+                 [i for i, m in enumerate(metrics) if m.sql_type == "DateTime"])
+        known = _SHAPES[id(metrics)] = (metrics, shape)
+    return known[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _names_and_types(columns: Columns) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(name for name, _ in columns), tuple(kind for _, kind in columns)
 
 
 def metric_rows(keys: list, metrics: tuple[Metric, ...], values: dict[str, np.ndarray],
                 at: list[int] | None = None, extra: tuple = ()) -> list[tuple]:
     """Rows of (key, metric values in layout order, *extra) for the groups `at` (default
     all); times as naive UTC datetimes, as the SQL path returns them."""
+    if len(keys) == 1 and at is None:  # one group (campaign_stats): one C call for all
+        names, times = _row_shape(metrics)
+        row = np.concatenate([values[name] for name in names]).tolist()
+        for i in times:
+            row[i] = utc(row[i])
+        return [(keys[0], *row, *extra)]
     chosen = range(len(keys)) if at is None else at
     columns = []
     for metric in metrics:

@@ -46,54 +46,88 @@ class Grouping:
     cell_group: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How a set of metrics is computed, sorted out once per set (answers reuse it)."""
+
+    counted: tuple[Metric, ...]
+    distinct: tuple[Metric, ...]
+    times: tuple[Metric, ...]
+    machine_counts: bool  # a count filters on the machine flag
+
+
+_PLANS: dict[int, tuple[Sequence[Metric], _Plan]] = {}
+
+
+def _plan(metrics: Sequence[Metric]) -> _Plan:
+    """By identity: a layout's metrics are one tuple for the process's life (hashing the
+    declared metrics, definitions and all, would cost more than the plan saves)."""
+    known = _PLANS.get(id(metrics))
+    if known is not None and known[0] is metrics:
+        return known[1]
+    plan = _Plan(tuple(m for m in metrics if m.aggregate == "count"),
+                 tuple(m for m in metrics if m.aggregate == "distinct_recipients"),
+                 tuple(m for m in metrics if m.aggregate in ("first_time", "last_time")),
+                 any(m.aggregate == "count" and m.machine is not None for m in metrics))
+    if len(_PLANS) < 256:  # (ad-hoc metric lists are planned afresh, not kept)
+        _PLANS[id(metrics)] = (metrics, plan)
+    return plan
+
+
 def aggregate(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
               local: np.ndarray, ts: np.ndarray, grouping: Grouping) -> dict[str, np.ndarray]:
     """Each metric's value per group (int64 arrays of length `grouping.groups`; times as
     epoch seconds, -1 for a group without such an event)."""
-    groups, group = grouping.groups, grouping.group
+    plan = _plan(metrics)
+    memo: dict = {}  # the window's masks, shared by the metrics
     out: dict[str, np.ndarray] = {}
-    counted = [m for m in metrics if m.aggregate == "count"]
-    if counted:
-        out.update(_counts(counted, kind, machine, group, groups))
-    distinct = [m for m in metrics if m.aggregate == "distinct_recipients"]
-    if distinct:
-        out.update(_distinct(distinct, kind, machine, local, grouping))
-    for metric in metrics:
-        if metric.aggregate in ("first_time", "last_time"):
-            out[metric.name] = _time(metric, kind, machine, ts, grouping)
+    if plan.counted:
+        out.update(_counts(plan.counted, kind, machine, grouping.group, grouping.groups,
+                           memo, plan.machine_counts))
+    if plan.distinct:
+        out.update(_distinct(plan.distinct, kind, machine, local, grouping, memo))
+    for metric in plan.times:
+        out[metric.name] = _time(metric, kind, machine, ts, grouping, memo)
     return out
 
 
 def event_mask(metric: Metric, kind: np.ndarray, machine: np.ndarray,
                memo: dict | None = None) -> np.ndarray | None:
     """The events a metric aggregates (None: every event). `memo` keeps the masks built
-    for one window, so metrics sharing a kind or a machine filter compare once."""
+    for one window (per kind, per machine filter, per both), so metrics sharing one
+    compare once."""
     memo = {} if memo is None else memo
-
-    def cached(key: tuple, build) -> np.ndarray:  # noqa: ANN001
-        if key not in memo:
-            memo[key] = build()
-        return memo[key]
-
-    mask = None if metric.kind is None else cached(
-        ("kind", metric.kind), lambda: kind == KIND_CODES[metric.kind])
+    both = (metric.kind, metric.machine)
+    if both in memo:
+        return memo[both]
+    mask = None
+    if metric.kind is not None:
+        mask = memo.get(metric.kind)
+        if mask is None:
+            mask = memo[metric.kind] = kind == KIND_CODES[metric.kind]
     if metric.machine is not None:
-        flag = cached(("machine", metric.machine),
-                      lambda: machine != 0 if metric.machine else machine == 0)
-        mask = flag if mask is None else cached(
-            ("both", metric.kind, metric.machine), lambda: mask & flag)
+        flag = memo.get(metric.machine)
+        if flag is None and not metric.machine and True in memo:
+            flag = memo[False] = ~memo[True]
+        if flag is None:
+            flag = memo[metric.machine] = machine != 0 if metric.machine else machine == 0
+        mask = flag if mask is None else mask & flag
+    memo[both] = mask
     return mask
 
 
 def _counts(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
-            group: np.ndarray | None, groups: int) -> dict[str, np.ndarray]:
-    cell = kind.astype(np.int64) if group is None else group * KIND_SLOTS + kind
+            group: np.ndarray | None, groups: int, memo: dict,
+            machine_counts: bool) -> dict[str, np.ndarray]:
+    cell = kind if group is None else group * KIND_SLOTS + kind
     size = groups * KIND_SLOTS
     by_kind = np.bincount(cell, minlength=size).reshape(groups, KIND_SLOTS)
     by_machine_kind = None
-    if any(m.machine is not None for m in metrics):
-        by_machine_kind = np.bincount(cell[machine != 0], minlength=size).reshape(
-            groups, KIND_SLOTS)
+    if machine_counts:
+        flag = memo.get(True)
+        if flag is None:
+            flag = memo[True] = machine != 0
+        by_machine_kind = np.bincount(cell[flag], minlength=size).reshape(groups, KIND_SLOTS)
     out = {}
     for metric in metrics:
         if metric.kind is None:
@@ -107,20 +141,26 @@ def _counts(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
                 assert by_machine_kind is not None
                 machine_values = by_machine_kind[:, code]
                 values = machine_values if metric.machine else values - machine_values
-        out[metric.name] = values.astype(np.int64, copy=False)
+        out[metric.name] = values  # (bincount's int64, or views of it)
     return out
 
 
 def _distinct(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
-              local: np.ndarray, grouping: Grouping) -> dict[str, np.ndarray]:
+              local: np.ndarray, grouping: Grouping, memo: dict) -> dict[str, np.ndarray]:
     groups, group = grouping.groups, grouping.group
-    memo: dict = {}
     masks = [event_mask(m, kind, machine, memo) for m in metrics]
     if grouping.cells is not None:  # cells numbered across campaigns: flags per cell
         assert grouping.cell_group is not None
         return _distinct_cells(metrics, masks, grouping.cells, grouping.cell_group, groups)
     span = grouping.recipients
     cells = local if group is None else group.astype(np.int64) * span + local
+    if group is None:  # one group: a presence count per metric, one array for all
+        counts = np.zeros(len(metrics), dtype=np.int64)
+        for at, mask in enumerate(masks):
+            chosen = cells if mask is None else cells[mask]
+            if len(chosen):
+                counts[at] = np.count_nonzero(np.bincount(chosen, minlength=span))
+        return {metric.name: counts[at:at + 1] for at, metric in enumerate(metrics)}
     out = {}
     for metric, mask in zip(metrics, masks, strict=True):
         chosen = cells if mask is None else cells[mask]
@@ -162,10 +202,10 @@ def bit_counts(names: Sequence[str], flags: np.ndarray, cell_group: np.ndarray |
 
 
 def _time(metric: Metric, kind: np.ndarray, machine: np.ndarray, ts: np.ndarray,
-          grouping: Grouping) -> np.ndarray:
+          grouping: Grouping, memo: dict) -> np.ndarray:
     groups, group = grouping.groups, grouping.group
     first = metric.aggregate == "first_time"
-    mask = event_mask(metric, kind, machine)
+    mask = event_mask(metric, kind, machine, memo)
     out = np.full(groups, -1, dtype=np.int64)
     if grouping.runs is not None and mask is None:
         if len(ts):
