@@ -243,6 +243,8 @@ def main() -> int:
     parser.add_argument("--serve-tree", help="also answer the in-process questions with "
                         "this source tree (e.g. a worktree of the commit before a change), "
                         "over the same data, and print now / before; then stop (no HTTP)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --serve-tree: "
+                        "alternating rounds per tree (each keeps its best)")
     parser.add_argument("--phase", choices=["generate", "sql"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,16 +268,21 @@ def main() -> int:
               flush=True)
     phase = ("--phase", "sql", "--data-dir", data_dir, "--samples", str(args.samples))
     if args.serve_tree:
-        before = run_phase(*phase, tree=args.serve_tree)["timings"]
-        now = run_phase(*phase)["timings"]
-        print(f"\nnow vs {args.serve_tree}, in process, same data, same run: ms p50 / p99\n")
+        # Alternating rounds (before, now, before, now, ...): on a noisy machine each tree
+        # keeps its best round's p50 per question.
+        rounds = [(run_phase(*phase, tree=args.serve_tree)["timings"],
+                   run_phase(*phase)["timings"]) for _ in range(args.rounds)]
+        print(f"\nnow vs {args.serve_tree}, in process, same data, {args.rounds} alternating "
+              "rounds: ms p50 (best round) / p99 (that round)\n")
         print("| question | path | before | now | now / before (p50) |")
         print("|---|---|---:|---:|---:|")
-        for pipe, paths in now.items():
+        for pipe in rounds[0][1]:
             for path in ("cache", "sql"):
-                ratio = percentile(paths[path], 0.5) / percentile(before[pipe][path], 0.5)
-                print(f"| {pipe} | {path} | {summarize(before[pipe][path])} "
-                      f"| {summarize(paths[path])} | {ratio:.2f} |")
+                best = [min((r[side][pipe][path] for r in rounds),
+                            key=lambda t: percentile(t, 0.5)) for side in (0, 1)]
+                ratio = percentile(best[1], 0.5) / percentile(best[0], 0.5)
+                print(f"| {pipe} | {path} | {summarize(best[0])} | {summarize(best[1])} "
+                      f"| {ratio:.2f} |")
         return 0
     in_process = run_phase(*phase)
 
