@@ -15,310 +15,34 @@ CAMPAIGNS_UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/dashboard.png).
 
 Chromium missing is a failure, not a skip: `make test` installs it (deploy/test.sh)."""
 
+
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, Page, Request, sync_playwright
 
-from deploy.kafka import create_topic
-from ingest.synthetic import generate
-from tests.support.e2e import processed, produce_plain
-from tests.support.oracle import campaign_stats, clean_events, to_epoch
-from tests.support.serve import CAMPAIGNS, ServeProcess
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("CAMPAIGNS_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-ARTIFACTS = REPO / "var" / "test-artifacts" / "dashboard"
-STATS_COLUMNS = (
-    "sends", "delivered", "opens", "clicks", "bounces", "complaints", "unsubscribes",
-    "unique_opens", "unique_clicks", "open_rate", "click_to_open_rate", "bounce_rate",
-    "unsubscribe_rate", "campaign_start", "last_activity", "machine_opens", "machine_clicks",
-    "unique_human_opens", "unique_human_clicks", "human_open_rate", "human_click_rate")
-# (campaign, start_date, end_date): whole life, partial edge hours, a day, an empty range.
-VIEWS = [
-    ("camp_1", "", ""),
-    ("camp_2", "2025-05-01 03:17:09", "2025-05-02 11:00:00"),
-    ("camp_3", "2025-05-01 12:30:00", "2025-05-01 13:29:59"),
-    ("camp_5", "2025-05-02", "2025-05-02 23:59:59"),
-    ("camp_4", "2025-04-01", "2025-04-02 23:59:59"),
-]
+from tests.support.dashboard import (
+    REPO,
+    STATS_COLUMNS,
+    VIEWS,
+    Served,
+    assert_api_matches_oracle,
+    assert_rows_equal,
+    campaign_order,
+    epoch,
+    same,
+    screenshot,
+)
+from tests.support.e2e import produce_plain
+from tests.support.oracle import campaign_stats, clean_events
 
 
-# ------------------------------------------------------------------ fixtures
-@dataclass
-class Served:
-    serve: ServeProcess
-    kafka: str
-    topic: str
-    lines: list[bytes]
-
-    @property
-    def base(self) -> str:
-        return self.serve.base
-
-    def api(self, pipe: str, token: str | None = None, fmt: str = "json",
-            **params: str | int) -> httpx.Response:
-        response = httpx.get(
-            f"{self.base}/v0/pipes/{pipe}.{fmt}",
-            params={k: str(v) for k, v in params.items() if v != ""},
-            headers={"Authorization": f"Bearer {token or self.serve.token}"}, timeout=30)
-        assert response.status_code == 200, response.text
-        return response
-
-    def rows(self, pipe: str, token: str | None = None, **params: str | int) -> list[dict]:
-        return self.api(pipe, token, **params).json()["data"]
-
-    def declaration(self) -> dict:
-        """GET /v0/definitions, as the page reads it: public, no token."""
-        response = httpx.get(f"{self.base}/v0/definitions", timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run([str(CAMPAIGNS), *args], env=self.serve.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=60, check=True)
-        return done.stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def served(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    topic = f"test_dashboard_{uuid.uuid4().hex[:10]}"
-    create_topic(kafka, topic)
-    lines = list(generate(20_000, campaigns=5, seed=42, bad_ratio=0.005))
-    serve = ServeProcess(topic, tmp_path_factory.mktemp("dashboard"), kafka).start()
-    try:
-        produce_plain(kafka, topic, lines)
-        serve.wait_for(processed(len(lines)))
-        yield Served(serve, kafka, topic, lines)
-    finally:
-        code = serve.stop()
-        log = serve.log()
-    assert code == 0, f"campaigns serve exited with {code}:\n{log}"
-    assert "Traceback" not in log, log
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: `make test` installs Debian's "
-                    "`chromium` package (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                              args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@dataclass
-class Session:
-    """One browser context (its own sessionStorage) with everything it did recorded."""
-
-    page: Page
-    base: str
-    requests: list[Request] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    bad_responses: list[tuple[int, str]] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-
-    def open(self, query: dict[str, str] | None = None, token: str | None = None) -> None:
-        search = urlencode({k: v for k, v in (query or {}).items() if v})
-        url = f"{self.base}/dashboard" + (f"?{search}" if search else "")
-        self.page.goto(url + (f"#token={token}" if token else ""))
-
-    def wait_view(self, campaign: str, start: str = "", end: str = "") -> None:
-        key = f"{campaign}|{start}|{end}"
-        self.page.wait_for_function(
-            "key => document.body.dataset.state === 'ready'"
-            " && document.getElementById('main').dataset.view === key", arg=key,
-            timeout=20_000)
-
-    def metrics(self) -> dict[str, str]:
-        return self.page.eval_on_selector_all(
-            "[data-metric]", "els => Object.fromEntries(els.map(e => [e.dataset.metric,"
-            " e.dataset.value]))")
-
-    def table(self, selector: str) -> list[dict[str, str]]:
-        return self.page.eval_on_selector_all(
-            f"{selector} tbody tr", "rows => rows.map(r => Object.fromEntries("
-            "[...r.querySelectorAll('td[data-col]')].map(c => [c.dataset.col,"
-            " c.dataset.value])))")
-
-    def pipe_requests(self) -> list[Request]:
-        return [r for r in self.requests if urlsplit(r.url).path.startswith("/v0/pipes/")]
-
-    def assert_clean(self, token: str, refused: tuple[int, ...] = (),
-                     others: tuple[str, ...] = ()) -> None:
-        """No page errors, failed requests or error answers (but `refused` statuses, whose
-        browser console lines are then expected); the token (and `others` tried) in no
-        requested URL, and one of them in the Authorization header of every pipe request."""
-        assert not self.page_errors, self.page_errors
-        assert not self.failed, self.failed
-        unexpected = [(s, u) for s, u in self.bad_responses if s not in refused]
-        assert not unexpected, unexpected
-        console = [m for m in self.console_errors
-                   if not any(m.startswith("Failed to load resource: the server responded "
-                                           f"with a status of {status}") for status in refused)]
-        assert not console, console
-        for request in self.requests:  # navigations included (their URL has no fragment)
-            assert "token=" not in request.url, request.url
-            assert not any(t in request.url for t in (token, *others)), request.url
-        headers = {f"Bearer {t}" for t in (token, *others)}
-        for request in self.pipe_requests():
-            assert request.headers.get("authorization") in headers, request.url
-        assert token not in self.page.url
-
-
-@pytest.fixture
-def session_factory(browser: Browser, served: Served) -> Iterator:
-    contexts = []
-
-    def make(width: int = 1280, height: int = 900) -> Session:
-        # A time zone far from UTC: the page must show and send UTC whatever the browser's.
-        context = browser.new_context(viewport={"width": width, "height": height},
-                                      timezone_id="Asia/Kolkata", locale="en-US",
-                                      accept_downloads=True)
-        contexts.append(context)
-        page = context.new_page()
-        session = Session(page, served.base)
-        context.on("request", lambda r: session.requests.append(r))
-        context.on("requestfailed", lambda r: session.failed.append(f"{r.url} {r.failure}"))
-        context.on("response", lambda r: r.status >= 400 and session.bad_responses.append(
-            (r.status, r.url)))
-        page.on("console", lambda m: m.type == "error" and session.console_errors.append(
-            m.text))
-        page.on("pageerror", lambda e: session.page_errors.append(str(e)))
-        return session
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-# ------------------------------------------------------------------ comparisons
-def same(text: str | None, value: object) -> bool:
-    """A data-value against the API's JSON value: exact."""
-    if value is None:
-        return text == "null"
-    if isinstance(value, bool | list | dict):
-        return text == json.dumps(value, separators=(",", ":"))
-    if isinstance(value, int):
-        return text == str(value)
-    if isinstance(value, float):
-        return text is not None and float(text) == value
-    return text == value
-
-
-def epoch(text: str) -> int | None:
-    """An API date (YYYY-MM-DD meaning 00:00:00) as the oracle's epoch; None when empty."""
-    return to_epoch(text + " 00:00:00" if len(text) == 10 else text) if text else None
-
-
-def assert_rows_equal(page_rows: list[dict[str, str]], api_rows: list[dict],
-                      what: str) -> None:
-    assert len(page_rows) == len(api_rows), (what, page_rows, api_rows)
-    for shown, row in zip(page_rows, api_rows, strict=True):
-        assert shown, what
-        for column, text in shown.items():
-            assert same(text, row[column]), (what, column, text, row[column])
-
-
-def assert_api_matches_oracle(row: dict, want: dict) -> None:
-    for name, value in want.items():
-        if name.endswith("_rate") and value is not None:
-            assert row[name] == pytest.approx(value, abs=0.0100001), name
-        else:
-            assert row[name] == value, (name, row[name], value)
-
-
-# What the page labels: every tile, table header, funnel step and human-vs-machine row.
-LABELS_JS = """() => {
-  const text = (el) => (el ? el.textContent : null);
-  return {
-    tiles: [...document.querySelectorAll('[data-metric]')].map((t) => ({
-      column: t.dataset.metric, label: text(t.querySelector('.label')),
-      title: t.getAttribute('title'), definition: t.dataset.definition ?? null,
-      tip: text(t.querySelector('.tip')), headline: !!t.closest('#headline') })),
-    parts: [
-      ...[...document.querySelectorAll('table thead th[data-col]')].map((th) => ({
-        where: th.closest('table').id || th.closest('details').id, column: th.dataset.col,
-        label: th.textContent, title: th.getAttribute('title') })),
-      ...[...document.querySelectorAll('#funnel li')].map((li) => ({
-        where: 'funnel', column: li.dataset.step, label: text(li.querySelector('.step')),
-        title: li.querySelector('.step').getAttribute('title') })),
-      ...[...document.querySelectorAll('#hvm .hvm-row')].map((row) => ({
-        where: 'hvm', column: row.dataset.col, label: text(row.querySelector('.title span')),
-        title: row.querySelector('.title span').getAttribute('title') })),
-    ],
-  };
-}"""
-# The page's own labels: the answers' key columns and recipient fields, not metrics.
-KEY_LABELS = {"campaign_id": "Campaign", "link_url": "Link", "domain": "Domain",
-              "recipient_id": "Recipient", "recipient_email": "Email",
-              "first_activity": "First event", "last_event_type": "Last event type",
-              "clicked_links": "Clicked links"}
-
-
-def assert_labels(session: Session, declared: dict) -> None:
-    """Every metric's and rate's label and definition on the page are `declared`'s (the
-    served /v0/definitions): tiles (a headline rate's definition is its tooltip, the other
-    tiles' their title), the table headers, the funnel and the human-vs-machine rows."""
-    entries = {**declared["metrics"], **declared["rates"]}
-    shown = session.page.evaluate(LABELS_JS)
-    assert {t["column"] for t in shown["tiles"]} == set(STATS_COLUMNS)
-    for tile in shown["tiles"]:
-        entry = entries[tile["column"]]
-        assert tile["label"] == entry["label"], tile
-        if tile["headline"] and tile["column"] in declared["rates"]:
-            assert tile["tip"] == tile["definition"] == entry["definition"], tile
-            assert tile["title"] is None, tile
-        else:
-            assert tile["title"] == entry["definition"], tile
-            assert tile["tip"] is None and tile["definition"] is None, tile
-    wheres = {part["where"] for part in shown["parts"]}
-    assert {"campaigns", "links", "domains", "recipients", "timeline-table", "funnel",
-            "hvm"} <= wheres, wheres
-    for part in shown["parts"]:
-        if part["column"] in entries:
-            entry = entries[part["column"]]
-            assert (part["label"], part["title"]) == (entry["label"], entry["definition"]), part
-        elif part["column"] == "bucket":
-            assert part["label"].startswith("Bucket ("), part
-        else:
-            assert (part["label"], part["title"]) == (KEY_LABELS[part["column"]], None), part
-
-
-def campaign_order(page: Page) -> list[str]:
-    return page.eval_on_selector_all("#campaigns tbody tr",
-                                     "rows => rows.map(r => r.dataset.campaignId)")
-
-
-def screenshot(session: Session, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    session.page.evaluate("window.scrollTo(0, 0)")
-    session.page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
-    return path
-
-
-# ------------------------------------------------------------------ tests
 def test_numbers_equal_the_api_and_the_oracle(served: Served, session_factory) -> None:
     session = session_factory()
     events, _ = clean_events(served.lines)
@@ -519,70 +243,6 @@ def test_keyboard_sorting_range_history_csv_and_live_refresh(
     shown = session.metrics()
     assert all(same(shown[c], row[c]) for c in STATS_COLUMNS)
     session.assert_clean(token)
-
-
-def test_labels_and_definitions_are_the_served_declaration(
-        served: Served, session_factory) -> None:
-    """The page's labels and hover text are GET /v0/definitions' (requested once, without
-    the token): as served, as changed (a stand-in declaration the page has never seen),
-    and when the declaration cannot be read (column names and a message, no crash)."""
-    token = served.serve.token
-    declared = served.declaration()
-    query = {"campaign_id": "camp_1"}
-    row = served.rows("campaign_stats", **query)[0]
-
-    def open_campaign(session: Session) -> None:
-        session.open(query, token=token)
-        session.wait_view("camp_1")
-        session.page.click("#timeline-table summary")  # its header renders once opened
-        session.page.wait_for_selector("#timeline-table thead th[data-col=bucket]")
-        shown = session.metrics()
-        assert all(same(shown[c], row[c]) for c in STATS_COLUMNS)
-
-    session = session_factory()
-    open_campaign(session)
-    assert_labels(session, declared)
-    asked = [r for r in session.requests if urlsplit(r.url).path == "/v0/definitions"]
-    assert len(asked) == 1 and "authorization" not in asked[0].headers
-    assert session.page.is_hidden("#definitions-msg")
-    # A rate's definition shows on hover too.
-    session.page.hover("[data-metric=human_open_rate]")
-    assert session.page.is_visible("[data-metric=human_open_rate] .tip")
-    session.assert_clean(token)
-
-    # A changed declaration shows as it is, with no change to the page.
-    changed = json.loads(json.dumps(declared))
-    for kind in ("metrics", "rates"):
-        for name, entry in changed[kind].items():
-            entry["label"] = f"Declared {name}"
-            entry["definition"] = f"What {name} means, as the API says."
-    session = session_factory()
-    session.page.route("**/v0/definitions", lambda route: route.fulfill(json=changed))
-    open_campaign(session)
-    assert_labels(session, changed)
-    assert session.page.get_attribute("th[data-col=sends] button", "data-sort") == "sends"
-    session.assert_clean(token)
-
-    # No declaration: a readable message, column names as labels, the numbers all there.
-    session = session_factory()
-    session.page.route("**/v0/definitions", lambda route: route.fulfill(
-        status=503, json={"error": "unavailable"}))
-    open_campaign(session)
-    message = session.page.inner_text("#definitions-msg")
-    assert "/v0/definitions" in message and "503" in message and "column names" in message
-    assert session.page.is_visible("#definitions-msg")
-    assert session.page.get_attribute("body", "data-definitions") == "failed"
-    shown = session.page.evaluate(LABELS_JS)
-    for tile in shown["tiles"]:
-        assert tile["label"] == tile["column"] and tile["title"] is None, tile
-    for part in shown["parts"]:
-        if part["column"] in KEY_LABELS:
-            assert part["label"] == KEY_LABELS[part["column"]], part
-        elif part["column"] != "bucket":
-            assert (part["label"], part["title"]) == (part["column"], None), part
-    screenshot(session, "campaign-no-definitions.png")
-    assert session.bad_responses == [(503, f"{served.base}/v0/definitions")]
-    session.assert_clean(token, refused=(503,))
 
 
 def test_pinned_jwt_sees_one_campaign(served: Served, session_factory) -> None:
