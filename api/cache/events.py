@@ -117,7 +117,8 @@ class BatchTotals:
                  starts: list[int]) -> None:
         parts = len(starts)
         sizes = np.diff(np.append(starts, len(ts)))
-        group = np.repeat(np.arange(parts, dtype=np.int64), sizes)
+        group = np.repeat(np.arange(parts, dtype=np.uint32), sizes)
+        # (SUMMED has no distinct-recipient metric: no recipient numbers are read)
         self.values = aggregate(SUMMED, kind, machine, group, ts, Grouping(
             parts, group, np.asarray(starts, dtype=np.int64))) if parts else {}
         self.flags = event_flags(kind, machine)  # per event
