@@ -200,13 +200,6 @@ def _distinct(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
         return _distinct_cells(metrics, masks, grouping.cells, grouping.cell_group, groups)
     span = grouping.recipients
     cells = local if group is None else group.astype(np.int64) * span + local
-    if group is None:  # one group: a presence count per metric, one array for all
-        counts = np.zeros(len(metrics), dtype=np.int64)
-        for at, mask in enumerate(masks):
-            chosen = cells if mask is None else cells[mask]
-            if len(chosen):
-                counts[at] = np.count_nonzero(np.bincount(chosen, minlength=span))
-        return {metric.name: counts[at:at + 1] for at, metric in enumerate(metrics)}
     out = {}
     for metric, mask in zip(metrics, masks, strict=True):
         chosen = cells if mask is None else cells[mask]
@@ -215,7 +208,7 @@ def _distinct(metrics: Sequence[Metric], kind: np.ndarray, machine: np.ndarray,
         elif groups * span <= PRESENCE_LIMIT:
             seen = np.bincount(chosen, minlength=groups * span)
             out[metric.name] = np.count_nonzero(seen.reshape(groups, span), axis=1).astype(
-                np.int64) if groups > 1 else np.array([np.count_nonzero(seen)], np.int64)
+                np.int64)
         else:
             out[metric.name] = np.bincount(np.unique(chosen) // span, minlength=groups)
     return out
